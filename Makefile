@@ -1,0 +1,47 @@
+# Thin wrappers: every target installs what it needs first.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+KEDRO  := $(BIN)/kedro
+STAMP  := $(VENV)/.installed-stamp
+RAW    := data/01_raw
+
+.PHONY: install run sample-data test viz mlflow-ui bench clean-data
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# The CPU torch wheel first: otherwise sdv pulls a CUDA build (gigabytes).
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Generate only the raw tables that are missing, so a real download is never overwritten.
+sample-data: install
+	@nodes=""; \
+	[ -e "$(RAW)/brfss/LLCP2023.XPT" ] || [ -e "$(RAW)/brfss/LLCP2023.XPT " ] || nodes="$$nodes,make_brfss_survey_xpt"; \
+	[ -e "$(RAW)/census/est22us.xls" ] || nodes="$$nodes,make_saipe_state_table"; \
+	[ -e "$(RAW)/stroke/healthcare-dataset-stroke-data.csv" ] || nodes="$$nodes,make_stroke_csv"; \
+	[ -e "$(RAW)/insurance/insurance.csv" ] || nodes="$$nodes,make_insurance_csv_and_table"; \
+	if [ -n "$$nodes" ]; then $(KEDRO) run --pipelines sample_data --nodes "$${nodes#,}"; \
+	else echo "data/01_raw already holds every raw table: nothing generated"; fi
+
+run: sample-data
+	$(KEDRO) run
+
+test: install
+	$(BIN)/python -m pytest
+
+viz: install
+	$(KEDRO) viz run --host 127.0.0.1 --port 4141 --no-browser
+
+mlflow-ui: install
+	$(KEDRO) mlflow ui
+
+bench: install
+	$(BIN)/python bench/bench_ingestion.py
+
+clean-data:
+	find data -mindepth 2 ! -name .gitkeep -delete 2>/dev/null || true
+	rm -rf mlflow.db mlartifacts

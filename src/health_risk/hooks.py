@@ -1,0 +1,70 @@
+"""Lazy Spark session hook.
+
+The session is built from ``conf/<env>/spark.yml`` just before the pipeline runs, not when the
+context is created: commands that never touch Spark (``kedro viz``, ``kedro catalog``) start no
+JVM, and JVM-level settings such as driver memory are applied before the JVM starts (they are
+ignored once it runs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+
+def configure_python_for_spark() -> None:
+    """Make Spark workers use this interpreter and bind to loopback unless told otherwise.
+
+    Without ``PYSPARK_PYTHON`` the workers start whatever ``python3`` is first on PATH, which is
+    not the project's virtualenv.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def build_spark_session(spark_conf: dict[str, Any], app_name: str = "health-risk"):
+    """Get or create the SparkSession with the given ``spark.*`` settings."""
+    from pyspark.sql import SparkSession
+
+    configure_python_for_spark()
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in spark_conf.items():
+        if value is None:
+            continue
+        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(str(spark_conf.get("health_risk.log_level", "WARN")))
+    return session
+
+
+class SparkHooks:
+    """Create the SparkSession from the ``spark`` config before any dataset is loaded."""
+
+    def __init__(self) -> None:
+        self._spark_conf: dict[str, Any] = {}
+        self._session = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        # Reading the config is cheap; starting the JVM is deferred to the run itself.
+        try:
+            self._spark_conf = dict(context.config_loader["spark"])
+        except KeyError:
+            self._spark_conf = {}
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        if self._session is None:
+            self._session = build_spark_session(self._spark_conf)
+            logger.info(
+                "Spark %s session on %s",
+                self._session.version,
+                self._session.sparkContext.master,
+            )

@@ -1,0 +1,91 @@
+"""Validated ingestion configuration: one ``<study>.ingestion`` block per raw table.
+
+Every rule a row can break is declared here, per column, so the same declaration drives the
+decoding, the row-level quarantine and the pandera schema of the validated table.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ColumnType = Literal["int", "double", "string"]
+Code = int | float | str
+
+
+def normalise_name(name: str) -> str:
+    """'Residence_type ' -> 'residence_type', 'Full Name' -> 'full_name', '_BMI5' -> '_bmi5'."""
+    text = re.sub(r"[^0-9a-z_]+", "_", str(name).strip().lower())
+    return re.sub(r"_{2,}", "_", text).rstrip("_")
+
+
+class ColumnRule(BaseModel):
+    """How one column is decoded, typed and checked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ColumnType
+    required: bool = False  # must exist in the source file, otherwise the run fails
+    nullable: bool = True  # a null after decoding quarantines the row when False
+    missing_codes: list[Code] = Field(default_factory=list)  # don't know / refused / N/A -> null
+    zero_codes: list[Code] = Field(default_factory=list)  # e.g. BRFSS 88 = "none" -> 0
+    implied_decimals: int = Field(0, ge=0, le=6)  # _BMI5 2345 -> 23.45
+    allowed: list[Code] | None = None
+    range: tuple[float, float] | None = None  # inclusive, on the decoded value
+    pattern: str | None = None  # regular expression a string value must match
+
+    @model_validator(mode="after")
+    def _checks_fit_type(self) -> "ColumnRule":
+        if self.type == "string" and (self.range or self.implied_decimals or self.zero_codes):
+            raise ValueError("range / implied_decimals / zero_codes apply to numeric columns")
+        if self.pattern is not None:
+            re.compile(self.pattern)
+        return self
+
+
+class IngestionConfig(BaseModel):
+    """The ingestion contract of one study's raw table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    study: str
+    columns: dict[str, ColumnRule]
+    # Source names that differ between releases, e.g. BRFSS 2024 PRIMINS2 -> primins1.
+    rename: dict[str, str] = Field(default_factory=dict)
+    personal_columns: list[str] = Field(default_factory=list)
+    unique: list[str] = Field(default_factory=list)
+    duplicate_rows: Literal["keep", "quarantine"] = "keep"
+    max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
+    min_rows: int = Field(1, ge=0)
+    pandera_depth: Literal["SCHEMA_ONLY", "DATA_ONLY", "SCHEMA_AND_DATA"] = "SCHEMA_AND_DATA"
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _normalise_column_names(cls, value):
+        return {normalise_name(k): v for k, v in dict(value).items()}
+
+    @field_validator("rename", mode="before")
+    @classmethod
+    def _normalise_rename(cls, value):
+        return {normalise_name(k): normalise_name(v) for k, v in dict(value or {}).items()}
+
+    @field_validator("personal_columns", "unique", mode="before")
+    @classmethod
+    def _normalise_names(cls, value):
+        return [normalise_name(v) for v in value or []]
+
+    @model_validator(mode="after")
+    def _unique_columns_declared(self) -> "IngestionConfig":
+        unknown = [c for c in self.unique if c not in self.columns]
+        if unknown:
+            raise ValueError(f"unique columns {unknown} are not declared under columns")
+        clash = [c for c in self.personal_columns if c in self.columns]
+        if clash:
+            raise ValueError(f"personal columns {clash} must not be declared as kept columns")
+        return self
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [name for name, rule in self.columns.items() if rule.required]
