@@ -49,11 +49,15 @@ def decode_column(raw: Column, raw_is_text: bool, name: str,
         all_missing = missing_texts + [_as_text(n) for n in missing_numbers]
         is_missing = text.isin(all_missing) if all_missing else F.lit(False)
         value = F.when(is_missing, F.lit(None)).otherwise(text)
+        absent = value.isNull()
     else:
         number = raw.try_cast("double") if raw_is_text else raw.cast("double")
         text_missing = text.isin(missing_texts) if missing_texts else F.lit(False)
         num_missing = number.isin(missing_numbers) if missing_numbers else F.lit(False)
         is_missing = F.coalesce(text_missing, F.lit(False)) | F.coalesce(num_missing, F.lit(False))
+        # Absent = blank or a don't-know/refused code; a value that fails its cast is a type
+        # error, reported once as such rather than also as a missing value.
+        absent = text.isNull() | is_missing
         reasons.append(reason(text.isNotNull() & ~is_missing & number.isNull(),
                               f"type:{rule.type}", name, shown))
         value = F.when(is_missing, F.lit(None))
@@ -82,6 +86,6 @@ def decode_column(raw: Column, raw_is_text: bool, name: str,
         reasons.append(reason(value.isNotNull() & ~value.rlike(rule.pattern), "pattern", name,
                               shown))
     if not rule.nullable:
-        reasons.append(reason(value.isNull(), "not_null", name, shown))
+        reasons.append(reason(absent, "not_null", name, shown))
     return value, reasons
 
