@@ -68,3 +68,15 @@ class SparkHooks:
                 self._session.version,
                 self._session.sparkContext.master,
             )
+
+
+class ParameterValidationHooks:
+    """Fail before the run when a parameter block (conf or ``--params``) is invalid."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from health_risk.config_validation import validate_parameters
+
+        params = catalog.load("parameters") if "parameters" in catalog else {}
+        checked = validate_parameters(params)
+        logger.info("Validated parameter blocks: %s", ", ".join(checked) or "none")

@@ -4,7 +4,7 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from health_risk.hooks import SparkHooks
+from health_risk.hooks import ParameterValidationHooks, SparkHooks
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -12,7 +12,8 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
-HOOKS = (SparkHooks(),)
+# Parameters are validated first, then the Spark session is built.
+HOOKS = (ParameterValidationHooks(), SparkHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -79,8 +79,9 @@ class SasXportDataset(AbstractDataset):
             )
         if not self._staging_is_current(source):
             self._convert_to_parquet(source)
-        spark = get_spark()
-        return spark.read.parquet(str(self._staging / "data"))
+        # Absolute: Spark resolves relative paths against the JVM's start directory, which is
+        # not necessarily Python's current one.
+        return get_spark().read.parquet(str((self._staging / "data").absolute()))
 
     def _resolve_source(self) -> Path | None:
         # The 2022/2023 CDC zips unpack to 'LLCP2023.XPT ' (trailing space): accept both.
