@@ -33,7 +33,13 @@ What the staged loader buys for that price is bounded driver memory (``--chunksi
 time) and a parquet copy that later runs reuse (stage b). Peak RSS is per stage: the kernel's
 peak-RSS mark (``VmHWM``) of the driver and of the JVM is reset before each stage (Linux
 ``/proc/<pid>/clear_refs``); if that is not permitted, peaks are since process start and the JSON
-says ``"peak_scope": "process"``. Each subprocess reports its own ``ru_maxrss``.
+says ``"peak_scope": "process"``. Each subprocess reports its own peak (``VmHWM``; its
+``ru_maxrss`` is also kept, but Linux seeds a spawned child's ``ru_maxrss`` with the parent's RSS).
+
+The "others' CPU" column is the number of cores that *other* processes kept busy during the
+stage (machine-wide busy time from ``/proc/stat`` minus this process tree's CPU time). On a shared
+machine a stage with, say, 1.5 of 2 cores taken by others ran on what was left: compare such
+figures with care, or rerun when the machine is quiet.
 """
 
 from __future__ import annotations
@@ -48,10 +54,11 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Self
 
 import psutil
 import yaml
@@ -116,6 +123,53 @@ def find_jvm_pid() -> int | None:
     return None
 
 
+# -- CPU probes: how much of the machine other processes used during a stage -------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float | None:
+    """CPU seconds the whole machine has spent busy (user, nice, system, irq, softirq)."""
+    try:
+        with open("/proc/stat") as handle:
+            user, nice, system, _idle, _iowait, irq, softirq = map(
+                int, handle.readline().split()[1:8])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this process and its live descendants (the Spark JVM)."""
+    me = psutil.Process()
+    total = 0.0
+    for proc in (me, *me.children(recursive=True)):
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+class StageClock:
+    """Wall time of a ``with`` block and the cores other processes kept busy meanwhile."""
+
+    def __enter__(self) -> Self:
+        self._busy, self._own = machine_busy_s(), own_cpu_s()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self._start
+        busy = machine_busy_s()
+        self.own_cpu_s = own_cpu_s() - self._own
+        self.others_cores = None
+        if busy is not None and self._busy is not None and self.seconds > 0:
+            others = (busy - self._busy) - self.own_cpu_s
+            self.others_cores = round(max(0.0, others) / self.seconds, 2)
+
+
 # -- bookkeeping ----------------------------------------------------------------------------
 
 @dataclass
@@ -125,6 +179,7 @@ class Measurement:
     rows: int | None = None
     peak_rss_mib: float | None = None  # Python process of the stage (driver or subprocess)
     jvm_peak_rss_mib: float | None = None
+    others_cores: float | None = None  # cores other processes kept busy during the stage
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -150,12 +205,12 @@ class Recorder:
         reset_peak()
         if self.jvm_pid:
             reset_peak(self.jvm_pid)
-        start = time.perf_counter()
-        value = fn(*args)
-        seconds = time.perf_counter() - start
+        with StageClock() as clock:
+            value = fn(*args)
         self.add(Measurement(
-            stage, seconds, rows, peak_rss_mib(), self.jvm_peak(),
-            {"rss_after_mib": round(rss_mib(), 1), **self.jvm_rss(), **details},
+            stage, clock.seconds, rows, peak_rss_mib(), self.jvm_peak(), clock.others_cores,
+            {"rss_after_mib": round(rss_mib(), 1), **self.jvm_rss(),
+             "own_cpu_s": round(clock.own_cpu_s, 2), **details},
         ))
         return value
 
@@ -176,10 +231,14 @@ class Recorder:
 
     def total(self, stage: str, parts: list[Measurement], rows: int) -> Measurement:
         """A TOTAL row: sum of the parts' seconds, max of their peaks (nothing re-run)."""
+        seconds = sum(p.seconds for p in parts)
         peaks = [p.peak_rss_mib for p in parts if p.peak_rss_mib is not None]
         jvm = [p.jvm_peak_rss_mib for p in parts if p.jvm_peak_rss_mib is not None]
-        total = Measurement(stage, sum(p.seconds for p in parts), rows,
-                            max(peaks, default=None), max(jvm, default=None),
+        others = [(p.others_cores, p.seconds) for p in parts if p.others_cores is not None]
+        others_cores = (round(sum(c * t for c, t in others) / seconds, 2)
+                        if others and seconds else None)
+        total = Measurement(stage, seconds, rows, max(peaks, default=None),
+                            max(jvm, default=None), others_cores,
                             {"sum_of": [p.stage for p in parts]})
         return self.add(total)
 
@@ -193,10 +252,11 @@ def in_fresh_process(fn: Callable[..., dict], *args) -> dict:
 
 # -- subprocess bodies (module-level so that spawn can pickle them) -------------------------
 
-def _child_result(seconds: float, rows: int, **extra) -> dict:
+def _child_result(clock: StageClock, rows: int, **extra) -> dict:
     # VmHWM, not ru_maxrss: Linux carries the parent's RSS at fork time into the ru_maxrss of
     # a spawned child (kept across exec), so ru_maxrss would report at least the driver's RSS.
-    return {"seconds": seconds, "rows": rows, "peak_rss_mib": peak_rss_mib(),
+    return {"seconds": clock.seconds, "rows": rows, "peak_rss_mib": peak_rss_mib(),
+            "others_cores": clock.others_cores, "own_cpu_s": round(clock.own_cpu_s, 2),
             "ru_maxrss_mib": lifetime_maxrss_mib(), **extra}
 
 
@@ -206,12 +266,12 @@ def generate_xpt(xpt: str, staging: str, rows: int, chunksize: int) -> dict:
     from health_risk.pipelines.sample_data.brfss_generator import generate_brfss_survey
 
     spec = load_yaml("sample_data_brfss_spec.yml")["brfss_survey_spec"]
-    start = time.perf_counter()
-    frame = generate_brfss_survey(rows, SEED, YEAR, spec)
-    generated = time.perf_counter()
-    SasXportDataset(filepath=xpt, staging_path=staging, chunksize=chunksize).save(frame)
-    written = time.perf_counter()
-    return _child_result(written - start, len(frame), generate_seconds=generated - start,
+    with StageClock() as clock:
+        frame = generate_brfss_survey(rows, SEED, YEAR, spec)
+        generated = time.perf_counter()
+        SasXportDataset(filepath=xpt, staging_path=staging, chunksize=chunksize).save(frame)
+        written = time.perf_counter()
+    return _child_result(clock, len(frame), generate_seconds=clock.seconds - (written - generated),
                          write_seconds=written - generated, columns=frame.shape[1])
 
 
@@ -219,10 +279,9 @@ def pandas_full_read(xpt: str) -> dict:
     import pandas as pd
 
     rss_before = rss_mib()
-    start = time.perf_counter()
-    frame = pd.read_sas(xpt, format="xport")
-    seconds = time.perf_counter() - start
-    return _child_result(seconds, len(frame), rss_before_read_mib=rss_before,
+    with StageClock() as clock:
+        frame = pd.read_sas(xpt, format="xport")
+    return _child_result(clock, len(frame), rss_before_read_mib=rss_before,
                          frame_mib=frame.memory_usage(deep=True).sum() / MIB)
 
 
@@ -230,10 +289,9 @@ def pyreadstat_full_read(xpt: str) -> dict:
     import pyreadstat
 
     rss_before = rss_mib()
-    start = time.perf_counter()
-    frame, _meta = pyreadstat.read_xport(xpt)
-    seconds = time.perf_counter() - start
-    return _child_result(seconds, len(frame), rss_before_read_mib=rss_before,
+    with StageClock() as clock:
+        frame, _meta = pyreadstat.read_xport(xpt)
+    return _child_result(clock, len(frame), rss_before_read_mib=rss_before,
                          frame_mib=frame.memory_usage(deep=True).sum() / MIB)
 
 
@@ -275,6 +333,18 @@ def write_parquet(df, path: Path) -> None:
     df.write.mode("overwrite").parquet(str(path))  # what spark.SparkDatasetV2 does on save
 
 
+def staging_layout(staging: Path, raw, rows: int, chunksize: int) -> dict:
+    """How the staging came out (measured after the timed call): with ``chunksize`` honoured
+    there is one parquet part per chunk, and Spark reads one input partition per part."""
+    layout = {"expected_parts": -(-rows // chunksize),
+              "staging_parts": len(list((staging / "data").glob("*.parquet"))),
+              "spark_input_partitions": raw.rdd.getNumPartitions()}
+    print(f"    staging: {layout['staging_parts']} parquet part(s) for {rows:,} rows at chunksize "
+          f"{chunksize:,} (expected {layout['expected_parts']}); Spark input partitions: "
+          f"{layout['spark_input_partitions']}", flush=True)
+    return layout
+
+
 def bench_loads(rec: Recorder, xpt: Path, staging: Path, chunksize: int, rows: int):
     """Stages a and b; returns the DataFrame of the second load."""
     from health_risk.datasets import SasXportDataset
@@ -283,8 +353,8 @@ def bench_loads(rec: Recorder, xpt: Path, staging: Path, chunksize: int, rows: i
         return SasXportDataset(filepath=str(xpt), staging_path=str(staging), chunksize=chunksize)
 
     first = len(rec.measurements)
-    raw = rec.run("a. load(): XPT -> parquet staging", rows, dataset().load,
-                  chunks=-(-rows // chunksize))
+    raw = rec.run("a. load(): XPT -> parquet staging", rows, dataset().load)
+    rec.last.details.update(staging_layout(staging, raw, rows, chunksize))
     rec.run("a. full scan of staging (noop)", rows, scan_all, raw)
     rec.total("a. staged load TOTAL", rec.measurements[first:], rows)
 
@@ -343,24 +413,27 @@ def run_child(rec: Recorder, stage: str, fn: Callable[..., dict], *args) -> dict
     print(f"  {stage} ...", flush=True)
     result = in_fresh_process(fn, *args)
     rec.add(Measurement(stage, result.pop("seconds"), result.pop("rows"),
-                        result.pop("peak_rss_mib"), None, result))
+                        result.pop("peak_rss_mib"), None, result.pop("others_cores"), result))
     return result
 
 
 # -- reporting ------------------------------------------------------------------------------
 
 def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    """``format(value, spec)``, or a dash padded to the same width when there is no value."""
+    return format("-", spec[:3].rstrip(",.")) if value is None else format(value, spec)
 
 
 def print_table(measurements: list[Measurement]) -> None:
     width = max(len(m.stage) for m in measurements)
     header = (f"{'stage':<{width}}  {'seconds':>8}  {'rows/s':>10}  {'peak RSS MiB':>12}"
-              f"  {'JVM peak MiB':>12}")
+              f"  {'JVM peak MiB':>12}  {'others CPU':>10}")
     print("\n" + header + "\n" + "-" * len(header))
     for m in measurements:
         print(f"{m.stage:<{width}}  {m.seconds:>8.2f}  {_fmt(m.rows_per_s, '>10,.0f')}  "
-              f"{_fmt(m.peak_rss_mib, '>12,.0f')}  {_fmt(m.jvm_peak_rss_mib, '>12,.0f')}")
+              f"{_fmt(m.peak_rss_mib, '>12,.0f')}  {_fmt(m.jvm_peak_rss_mib, '>12,.0f')}  "
+              f"{_fmt(m.others_cores, '>10.2f')}")
+    print(f"(others CPU: cores of {os.cpu_count()} kept busy by other processes meanwhile)")
 
 
 def ratios(measurements: list[Measurement]) -> list[dict]:

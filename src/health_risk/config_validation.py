@@ -12,11 +12,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from health_risk.pipelines.ingestion.config import IngestionConfig
+from health_risk.pipelines.modeling.config import ModelingConfig
 from health_risk.pipelines.sample_data.config import SampleDataConfig
 
 # Top-level blocks, and blocks found under any study namespace (``<study>.<block>``).
 TOP_LEVEL_MODELS: dict[str, type[BaseModel]] = {"sample_data": SampleDataConfig}
-STUDY_MODELS: dict[str, type[BaseModel]] = {"ingestion": IngestionConfig}
+STUDY_MODELS: dict[str, type[BaseModel]] = {
+    "ingestion": IngestionConfig,
+    "modeling": ModelingConfig,
+}
 
 
 class ParameterError(ValueError):

@@ -1,0 +1,146 @@
+"""Validated modeling configuration: one ``<study>.modeling`` block per study."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Task = Literal["classification", "regression"]
+CANDIDATES = ("linear", "random_forest", "gbt", "xgboost")
+# Metrics where lower is better; every other metric is higher-is-better.
+LOWER_IS_BETTER = {"rmse", "mae", "mape", "log_loss", "brier"}
+# Threshold-free metrics that can rank tuning trials.
+CLASSIFICATION_METRICS = {"roc_auc", "pr_auc", "log_loss", "brier"}
+REGRESSION_METRICS = {"rmse", "mae", "r2", "mape"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchRange(_Strict):
+    """One hyper-parameter's search range for Optuna (float/int range or a list of choices)."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    type: Literal["float", "int", "categorical"] = "float"
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "SearchRange":
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("categorical search ranges need 'choices'")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError("numeric search ranges need low <= high")
+        return self
+
+
+class CandidateConfig(_Strict):
+    enabled: bool = True
+    n_trials: int = Field(3, ge=1, le=500)
+    fixed: dict[str, Any] = Field(default_factory=dict)  # wins over search_space
+    search_space: dict[str, SearchRange] = Field(default_factory=dict)
+
+
+class SplitConfig(_Strict):
+    seed: int = 42
+    train: float = Field(0.6, gt=0, lt=1)
+    validation: float = Field(0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _leaves_a_test_split(self) -> "SplitConfig":
+        if self.train + self.validation >= 1:
+            raise ValueError("train + validation must leave a test split")
+        return self
+
+
+class TuningConfig(_Strict):
+    seed: int = 42
+    timeout_seconds: float = Field(120, gt=0)  # per candidate; the trial budget may stop first
+    parallel_trials: int = Field(1, ge=1, le=8)
+
+
+class ThresholdConfig(_Strict):
+    strategy: Literal["max_f1", "recall_target"] = "max_f1"
+    recall_target: float | None = Field(None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _target_given(self) -> "ThresholdConfig":
+        if self.strategy == "recall_target" and self.recall_target is None:
+            raise ValueError("strategy recall_target needs recall_target")
+        return self
+
+
+class CalibrationConfig(_Strict):
+    method: Literal["auto", "none", "isotonic"] = "auto"
+    n_bins: int = Field(10, ge=3, le=50)
+
+
+class ExplainConfig(_Strict):
+    enabled: bool = True
+    sample_rows: int = Field(300, ge=10, le=20000)
+    max_tree_nodes: int = Field(60000, ge=100)  # explainer construction walks nodes via py4j
+
+
+class GateConfig(_Strict):
+    # Minimums for higher-is-better metrics and maximums for lower-is-better ones, on validation.
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    min_improvement: float = 0.0  # over the current champion, on the primary metric
+
+
+class ModelingConfig(_Strict):
+    study: str
+    task: Task
+    primary_metric: str | None = None  # default: roc_auc / rmse
+    split: SplitConfig = SplitConfig()
+    class_weighting: Literal["none", "balanced"] = "balanced"
+    candidates: dict[str, CandidateConfig]
+    # Restrict the run to some candidates: "linear" or "linear,gbt" (handy with --params).
+    candidates_to_run: str | None = None
+    tuning: TuningConfig = TuningConfig()
+    threshold: ThresholdConfig = ThresholdConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+    subgroup_min_count: int = Field(30, ge=1)
+    explain: ExplainConfig = ExplainConfig()
+    quality_gate: GateConfig = GateConfig()
+    registered_model_prefix: str = "health_risk_"
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_candidates(cls, value: dict[str, CandidateConfig]):
+        unknown = sorted(set(value) - set(CANDIDATES))
+        if unknown:
+            raise ValueError(f"unknown candidates {unknown}; choose from {list(CANDIDATES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_train(self) -> "ModelingConfig":
+        if not self.active_candidates:
+            raise ValueError("no enabled candidate left to train")
+        allowed = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        if self.primary_metric is not None and self.primary_metric not in allowed:
+            raise ValueError(f"primary_metric for {self.task} must be one of {sorted(allowed)}")
+        return self
+
+    @property
+    def active_candidates(self) -> list[str]:
+        chosen = None
+        if self.candidates_to_run:
+            chosen = {c.strip() for c in self.candidates_to_run.split(",") if c.strip()}
+        return [name for name, cand in self.candidates.items()
+                if cand.enabled and (chosen is None or name in chosen)]
+
+    @property
+    def metric(self) -> str:
+        return self.primary_metric or ("roc_auc" if self.task == "classification" else "rmse")
+
+    @property
+    def registered_model_name(self) -> str:
+        return f"{self.registered_model_prefix}{self.study}"
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER

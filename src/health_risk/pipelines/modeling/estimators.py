@@ -1,0 +1,119 @@
+"""Candidate estimators and the preprocessing stages fitted with them.
+
+Every candidate is a Spark ML ``Pipeline``: imputation, encoding, assembly (and scaling for the
+linear model) followed by the estimator. Fitting the pipeline on the training split fits the
+preprocessing on the training split only, and the fitted ``PipelineModel`` carries it to
+inference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.ml import Pipeline
+from pyspark.ml.feature import Imputer, OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+
+FEATURES = "features"
+LABEL = "label"
+CLASS_WEIGHT = "class_weight"
+
+
+def preprocessing_stages(numeric: list[str], categorical: list[str], scale: bool) -> list:
+    """Median imputation of numerics, one-hot of categoricals (unseen/null -> own level)."""
+    stages: list = []
+    inputs: list[str] = []
+    if numeric:
+        imputed = [f"{c}__imputed" for c in numeric]
+        stages.append(Imputer(inputCols=numeric, outputCols=imputed, strategy="median"))
+        inputs += imputed
+    if categorical:
+        indexed = [f"{c}__index" for c in categorical]
+        encoded = [f"{c}__onehot" for c in categorical]
+        # 'keep' gives nulls and categories unseen in training their own index.
+        stages.append(StringIndexer(inputCols=categorical, outputCols=indexed,
+                                    handleInvalid="keep", stringOrderType="frequencyDesc"))
+        stages.append(OneHotEncoder(inputCols=indexed, outputCols=encoded, handleInvalid="keep",
+                                    dropLast=True))
+        inputs += encoded
+    stages.append(VectorAssembler(inputCols=inputs, outputCol=f"{FEATURES}__raw",
+                                  handleInvalid="keep"))
+    # Always end with a StandardScaler: with scaling off it is the identity, and either way its
+    # output drops the one-hot "binary attribute" metadata. Without that, Spark trees make
+    # categorical splits, which SHAP's TreeExplainer cannot read.
+    stages.append(StandardScaler(inputCol=f"{FEATURES}__raw", outputCol=FEATURES,
+                                 withMean=False, withStd=scale))
+    return stages
+
+
+def expanded_feature_names(model, numeric: list[str], categorical: list[str]) -> list[str]:
+    """Names of the assembled vector's slots, e.g. ``bmi``, ``smoking=current``.
+
+    With ``handleInvalid='keep'`` the indexer adds a level for null/unseen values after the
+    learned labels; the encoder's ``categorySizes`` says how many slots each column really has.
+    """
+    from pyspark.ml.feature import OneHotEncoderModel, StringIndexerModel
+
+    names = list(numeric)
+    indexers = [s for s in model.stages if isinstance(s, StringIndexerModel)]
+    encoders = [s for s in model.stages if isinstance(s, OneHotEncoderModel)]
+    if categorical and indexers and encoders:
+        sizes = encoders[0].categorySizes
+        for column, labels, size in zip(categorical, indexers[0].labelsArray, sizes, strict=True):
+            slots = size - 1 if encoders[0].getDropLast() and not _keeps_invalid(encoders[0]) \
+                else size
+            levels = list(labels)[:slots] + ["<missing or unseen>"] * max(0, slots - len(labels))
+            names += [f"{column}={level}" for level in levels]
+    return names
+
+
+def _keeps_invalid(encoder) -> bool:
+    # 'keep' adds one invalid slot that dropLast then removes: net slots == categorySizes.
+    return encoder.getHandleInvalid() == "keep"
+
+
+def build_estimator(name: str, task: str, params: dict[str, Any], use_weights: bool):
+    """The Spark estimator for a candidate name and task, with the given hyper-parameters."""
+    weight = {"weightCol": CLASS_WEIGHT} if use_weights else {}
+    common = {"featuresCol": FEATURES, "labelCol": LABEL}
+    if name == "linear":
+        if task == "classification":
+            from pyspark.ml.classification import LogisticRegression
+
+            return LogisticRegression(**common, **weight, **params)
+        from pyspark.ml.regression import LinearRegression
+
+        return LinearRegression(**common, **params)
+    if name == "random_forest":
+        if task == "classification":
+            from pyspark.ml.classification import RandomForestClassifier
+
+            return RandomForestClassifier(**common, **weight, **params)
+        from pyspark.ml.regression import RandomForestRegressor
+
+        return RandomForestRegressor(**common, **params)
+    if name == "gbt":
+        if task == "classification":
+            from pyspark.ml.classification import GBTClassifier
+
+            return GBTClassifier(**common, **weight, **params)
+        from pyspark.ml.regression import GBTRegressor
+
+        return GBTRegressor(**common, **params)
+    if name == "xgboost":
+        xgb_common = {"features_col": FEATURES, "label_col": LABEL, "num_workers": 1}
+        xgb_weight = {"weight_col": CLASS_WEIGHT} if use_weights else {}
+        if task == "classification":
+            from xgboost.spark import SparkXGBClassifier
+
+            return SparkXGBClassifier(**xgb_common, **xgb_weight, **params)
+        from xgboost.spark import SparkXGBRegressor
+
+        return SparkXGBRegressor(**xgb_common, **params)
+    raise ValueError(f"unknown candidate '{name}'")
+
+
+def build_pipeline(name: str, task: str, params: dict[str, Any], numeric: list[str],
+                   categorical: list[str], use_weights: bool) -> Pipeline:
+    # Only the linear model needs scaled inputs (regularisation is scale-sensitive).
+    stages = preprocessing_stages(numeric, categorical, scale=name == "linear")
+    return Pipeline(stages=[*stages, build_estimator(name, task, params, use_weights)])

@@ -1,0 +1,105 @@
+"""Metrics from scores (pure numpy/sklearn on the small score columns, never on features).
+
+Classification metrics are computed from probabilities; accuracy/precision/recall/F1 only at a
+threshold that was chosen on the validation split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+EPS = 1e-15
+
+
+def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    y = np.asarray(y, dtype=float)
+    p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    predicted = (p >= threshold).astype(float)
+    both_classes = len(np.unique(y)) == 2
+    return {
+        "roc_auc": float(skm.roc_auc_score(y, p)) if both_classes else float("nan"),
+        "pr_auc": float(skm.average_precision_score(y, p)) if both_classes else float("nan"),
+        "log_loss": float(skm.log_loss(y, p, labels=[0.0, 1.0])),
+        "brier": float(skm.brier_score_loss(y, p)),
+        "accuracy": float(skm.accuracy_score(y, predicted)),
+        "precision": float(skm.precision_score(y, predicted, zero_division=0)),
+        "recall": float(skm.recall_score(y, predicted, zero_division=0)),
+        "f1": float(skm.f1_score(y, predicted, zero_division=0)),
+        "threshold": float(threshold),
+        "rows": float(len(y)),
+        "positive_rate": float(y.mean()) if len(y) else float("nan"),
+    }
+
+
+def regression_metrics(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
+    y = np.asarray(y, dtype=float)
+    yhat = np.asarray(yhat, dtype=float)
+    nonzero = np.abs(y) > EPS
+    return {
+        "rmse": float(np.sqrt(skm.mean_squared_error(y, yhat))),
+        "mae": float(skm.mean_absolute_error(y, yhat)),
+        "r2": float(skm.r2_score(y, yhat)) if len(y) > 1 else float("nan"),
+        "mape": float(np.mean(np.abs((y[nonzero] - yhat[nonzero]) / y[nonzero]))),
+        "rows": float(len(y)),
+    }
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, strategy: str = "max_f1",
+                     recall_target: float | None = None) -> float:
+    """The decision threshold, from validation scores only.
+
+    ``max_f1``: the score cut with the highest F1. ``recall_target``: the highest cut whose
+    recall still reaches the target (the most precise threshold meeting it).
+    """
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    if y.sum() == 0:
+        return 0.5
+    precision, recall, cuts = skm.precision_recall_curve(y, p)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    if strategy == "recall_target":
+        meeting = np.where(recall >= float(recall_target))[0]
+        return float(cuts[meeting[-1]]) if len(meeting) else float(cuts[0])
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall + EPS), 0)
+    return float(cuts[int(np.argmax(f1))])
+
+
+def reliability_curve(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Observed rate vs. mean predicted probability in quantile bins of the prediction."""
+    frame = pd.DataFrame({"y": np.asarray(y, dtype=float), "p": np.asarray(p, dtype=float)})
+    frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(n_bins, len(frame)),
+                           labels=False)
+    curve = frame.groupby("bin").agg(mean_predicted=("p", "mean"), observed_rate=("y", "mean"),
+                                     rows=("y", "size"), p_min=("p", "min"), p_max=("p", "max"))
+    return curve.reset_index()
+
+
+def expected_calibration_error(curve: pd.DataFrame) -> float:
+    weights = curve["rows"] / curve["rows"].sum()
+    return float((weights * (curve["mean_predicted"] - curve["observed_rate"]).abs()).sum())
+
+
+def subgroup_metrics(scores: pd.DataFrame, group_columns: list[str], task: str,
+                     threshold: float | None, min_count: int) -> pd.DataFrame:
+    """Test metrics per subgroup value, with counts; groups below ``min_count`` rows are listed
+    with their count but no metrics (too few rows to say anything)."""
+    rows = []
+    for column in group_columns:
+        if column not in scores.columns:
+            continue
+        for value, part in scores.groupby(scores[column].fillna("<missing>"), sort=True):
+            record = {"subgroup": column, "value": str(value), "rows": int(len(part))}
+            if len(part) >= min_count:
+                if task == "classification":
+                    found = classification_metrics(part["label"], part["score"], threshold)
+                    record.update({k: found[k] for k in ("roc_auc", "pr_auc", "brier", "precision",
+                                                         "recall", "f1", "positive_rate")})
+                    record["mean_score"] = float(part["score"].mean())
+                else:
+                    found = regression_metrics(part["label"], part["score"])
+                    record.update({k: found[k] for k in ("rmse", "mae", "r2")})
+                    record["mean_label"] = float(part["label"].mean())
+            rows.append(record)
+    return pd.DataFrame(rows)

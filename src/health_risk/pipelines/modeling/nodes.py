@@ -1,0 +1,255 @@
+"""Modeling nodes: split, tune candidates, calibrate, choose a threshold, evaluate, explain,
+register and gate. Every study runs the same nodes; the task (classification / regression) and
+everything else comes from the feature spec and ``<study>.modeling`` parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from health_risk.pipelines.modeling import plots
+from health_risk.pipelines.modeling.config import ModelingConfig, higher_is_better
+from health_risk.pipelines.modeling.estimators import CLASS_WEIGHT, LABEL
+from health_risk.pipelines.modeling.evaluation import (
+    choose_threshold,
+    classification_metrics,
+    expected_calibration_error,
+    regression_metrics,
+    reliability_curve,
+    subgroup_metrics,
+)
+from health_risk.pipelines.modeling.explain import explain, summary_figure
+from health_risk.pipelines.modeling.registry import decide_promotion, log_and_register
+from health_risk.pipelines.modeling.scoring import CALIBRATED, SCORE, collect_scores
+from health_risk.pipelines.modeling.split import SPLIT, assign_split
+from health_risk.pipelines.modeling.tuning import tune_candidate
+
+logger = logging.getLogger(__name__)
+
+
+def _config(params: dict[str, Any], spec: dict[str, Any]) -> ModelingConfig:
+    config = ModelingConfig.model_validate(params)
+    if config.task != spec["task"]:
+        raise ValueError(f"{config.study}: modeling task '{config.task}' differs from the "
+                         f"feature spec task '{spec['task']}'")
+    return config
+
+
+def _part(model_input: DataFrame, name: str) -> DataFrame:
+    return model_input.filter(F.col(SPLIT) == name)
+
+
+def split_dataset(features: DataFrame, spec: dict[str, Any], params: dict[str, Any]) -> DataFrame:
+    """Seeded 60/20/20 split (stratified by label for classification) plus balanced class
+    weights computed from the training split only."""
+    config = _config(params, spec)
+    stratify = LABEL if config.task == "classification" else None
+    table = assign_split(features, "id", stratify, config.split.seed, config.split.train,
+                         config.split.validation)
+    if config.task == "classification" and config.class_weighting == "balanced":
+        counts = {r[LABEL]: r["n"] for r in _part(table, "train").groupBy(LABEL)
+                  .agg(F.count(F.lit(1)).alias("n")).collect()}
+        total = sum(counts.values())
+        # n / (k * n_c): each class carries the same total weight in training.
+        weight = F.lit(1.0)
+        for label, n in counts.items():
+            weight = F.when(F.col(LABEL) == label, total / (len(counts) * n)).otherwise(weight)
+        return table.withColumn(CLASS_WEIGHT, weight)
+    return table.withColumn(CLASS_WEIGHT, F.lit(1.0))
+
+
+def train_candidates(model_input: DataFrame, spec: dict[str, Any],
+                     params: dict[str, Any]) -> tuple[PipelineModel, pd.DataFrame, dict]:
+    """Tune every enabled candidate on train/validation; return the best model, the summary of
+    all trials and which candidate won."""
+    config = _config(params, spec)
+    train = _part(model_input, "train").cache()
+    validation = _part(model_input, "validation").cache()
+    use_weights = config.task == "classification" and config.class_weighting == "balanced"
+    results = [
+        tune_candidate(config.study, name, config.candidates[name], config.task, train,
+                       validation, spec["numeric_features"], spec["categorical_features"],
+                       use_weights, config.metric, config.tuning.seed,
+                       config.tuning.timeout_seconds)
+        for name in config.active_candidates
+    ]
+    sign = 1 if higher_is_better(config.metric) else -1
+    best = max(results, key=lambda r: sign * r.best_score)
+    summary = pd.DataFrame([{**t, "params": str(t["params"])} for r in results for t in r.trials])
+    summary["best_of_candidate"] = False
+    for r in results:
+        best_trial = summary[(summary.candidate == r.candidate)
+                             & (summary[f"validation_{config.metric}"] == r.best_score)].index[:1]
+        summary.loc[best_trial, "best_of_candidate"] = True
+    winner = {"candidate": best.candidate, "params": {k: _plain(v) for k, v in
+                                                      best.best_params.items()},
+              f"validation_{config.metric}": best.best_score,
+              "candidates": {r.candidate: r.best_score for r in results}}
+    logger.info("%s: best candidate %s (validation %s %.4f)", config.study, best.candidate,
+                config.metric, best.best_score)
+    return best.best_model, summary, winner
+
+
+def calibrate_and_choose_threshold(best_model: PipelineModel, model_input: DataFrame,
+                                   spec: dict[str, Any], params: dict[str, Any]
+                                   ) -> tuple[PipelineModel, dict]:
+    """Optionally append an isotonic calibrator (fitted on validation, kept only if it lowers
+    the Brier score in 2-fold cross-fitting on validation), then choose the decision threshold
+    on the validation scores of the final model."""
+    config = _config(params, spec)
+    if config.task == "regression":
+        return best_model, {"calibration": "not applicable", "threshold": None}
+    from pyspark.ml.regression import IsotonicRegression
+
+    validation = _part(model_input, "validation")
+    scored = best_model.transform(validation).select(LABEL, "probability", "id")
+    method, brier = config.calibration.method, {}
+    if method in ("auto", "isotonic"):
+        brier = _cross_fitted_brier(scored, config.split.seed)
+        if method == "isotonic" or brier["isotonic"] < brier["uncalibrated"]:
+            method = "isotonic"
+        else:
+            method = "none"
+    final = best_model
+    if method == "isotonic":
+        calibrator = IsotonicRegression(featuresCol="probability", featureIndex=1,
+                                        labelCol=LABEL, predictionCol=CALIBRATED,
+                                        isotonic=True).fit(scored)
+        final = PipelineModel(stages=[*best_model.stages, calibrator])
+    scores = collect_scores(final, validation, config.task, [LABEL])
+    threshold = choose_threshold(scores[LABEL].to_numpy(), scores[SCORE].to_numpy(),
+                                 config.threshold.strategy, config.threshold.recall_target)
+    info = {"calibration": method, "cross_fitted_brier": brier, "threshold": threshold,
+            "threshold_strategy": config.threshold.strategy,
+            "recall_target": config.threshold.recall_target, "chosen_on": "validation"}
+    return final, info
+
+
+def _cross_fitted_brier(scored: DataFrame, seed: int) -> dict[str, float]:
+    from pyspark.ml.regression import IsotonicRegression
+
+    from health_risk.pipelines.modeling.split import uniform_from_id
+
+    folded = scored.withColumn("fold", (uniform_from_id("id", seed + 1) < 0.5).cast("int"))
+    squared = {"uncalibrated": [], "isotonic": []}
+    for fold in (0, 1):
+        fit_part, held_out = folded.filter(F.col("fold") != fold), folded.filter(
+            F.col("fold") == fold)
+        iso = IsotonicRegression(featuresCol="probability", featureIndex=1, labelCol=LABEL,
+                                 predictionCol=CALIBRATED).fit(fit_part)
+        rows = collect_scores(iso, held_out, "classification", [LABEL, "probability"])
+        p_raw = np.array([v[1] for v in rows["probability"]])
+        squared["uncalibrated"] += list((p_raw - rows[LABEL]) ** 2)
+        squared["isotonic"] += list((rows[SCORE] - rows[LABEL]) ** 2)
+    return {k: float(np.mean(v)) if v else float("nan") for k, v in squared.items()}
+
+
+def evaluate_model(final_model: PipelineModel, model_input: DataFrame, spec: dict[str, Any],
+                   calibration: dict, params: dict[str, Any]):
+    """Validation and test metrics, reliability curve, subgroup table and evaluation plots."""
+    config = _config(params, spec)
+    keep = [LABEL, *[c for c in spec["subgroup_columns"] if c in model_input.columns]]
+    valid = collect_scores(final_model, _part(model_input, "validation"), config.task, [LABEL])
+    test = collect_scores(final_model, _part(model_input, "test"), config.task, keep)
+    y_test, s_test = test[LABEL].to_numpy(), test[SCORE].to_numpy()
+    title = f"{config.study}: {config.registered_model_name}"
+    if config.task == "classification":
+        threshold = calibration["threshold"]
+        validation_metrics = classification_metrics(valid[LABEL], valid[SCORE], threshold)
+        test_metrics = classification_metrics(y_test, s_test, threshold)
+        curve = reliability_curve(y_test, s_test, config.calibration.n_bins)
+        test_metrics["expected_calibration_error"] = expected_calibration_error(curve)
+        figures = (plots.roc_pr_figure(y_test, s_test, title),
+                   plots.reliability_figure(curve, f"{title}\nreliability (test)"),
+                   plots.confusion_figure(y_test, s_test, threshold, title))
+    else:
+        threshold = None
+        validation_metrics = regression_metrics(valid[LABEL], valid[SCORE])
+        test_metrics = regression_metrics(y_test, s_test)
+        curve = _regression_calibration(y_test, s_test, config.calibration.n_bins)
+        figures = (plots.residual_figure(y_test, s_test, title),
+                   plots.reliability_figure(_scaled(curve), f"{title}\nmean actual vs predicted"
+                                            " by decile (scaled to max)"),
+                   plots.error_histogram_figure(y_test - s_test, title))
+    subgroups = subgroup_metrics(test.rename(columns={SCORE: "score"}), keep[1:], config.task,
+                                 threshold, config.subgroup_min_count)
+    report = {"study": config.study, "task": config.task, "primary_metric": config.metric,
+              "validation": validation_metrics, "test": test_metrics, **calibration}
+    return (_as_metric_history(validation_metrics), _as_metric_history(test_metrics), report,
+            curve, subgroups, *figures)
+
+
+def _regression_calibration(y: np.ndarray, yhat: np.ndarray, n_bins: int) -> pd.DataFrame:
+    frame = pd.DataFrame({"y": y, "p": yhat})
+    frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(n_bins, len(frame)),
+                           labels=False)
+    return frame.groupby("bin").agg(mean_predicted=("p", "mean"), observed_rate=("y", "mean"),
+                                    rows=("y", "size")).reset_index()
+
+
+def _scaled(curve: pd.DataFrame) -> pd.DataFrame:
+    top = float(max(curve["mean_predicted"].max(), curve["observed_rate"].max()) or 1.0)
+    return curve.assign(mean_predicted=curve["mean_predicted"] / top,
+                        observed_rate=curve["observed_rate"] / top)
+
+
+def explain_model(final_model: PipelineModel, model_input: DataFrame, spec: dict[str, Any],
+                  params: dict[str, Any]):
+    """Mean |SHAP| per feature on a seeded sample of the training split, and a summary plot."""
+    config = _config(params, spec)
+    train = _part(model_input, "train")
+    total = train.count()
+    fraction = min(1.0, 1.2 * config.explain.sample_rows / max(total, 1))
+    sample = train.sample(fraction=fraction, seed=config.split.seed).limit(
+        config.explain.sample_rows)
+    explanation = explain(final_model, sample, spec["numeric_features"],
+                          spec["categorical_features"], config.explain.max_tree_nodes)
+    figure = summary_figure(explanation, f"{config.study}: feature effects ({explanation.method})")
+    return explanation.importance, figure
+
+
+def register_model(final_model: PipelineModel, model_input: DataFrame, spec: dict[str, Any],
+                   winner: dict, calibration: dict, evaluation: dict,
+                   params: dict[str, Any]) -> dict:
+    """Log the PipelineModel with a signature and register it as ``health_risk_<study>``."""
+    from mlflow.models import infer_signature
+
+    config = _config(params, spec)
+    inputs = ["id", *spec["numeric_features"], *spec["categorical_features"]]
+    example = _part(model_input, "validation").select(*inputs).limit(20)
+    scored = collect_scores(final_model, example, config.task, [])
+    signature = infer_signature(example.toPandas(), scored[[SCORE]])
+    tags = {
+        "study": config.study, "task": config.task, "candidate": winner["candidate"],
+        "primary_metric": config.metric,
+        f"validation_{config.metric}": evaluation["validation"][config.metric],
+        f"test_{config.metric}": evaluation["test"][config.metric],
+        "threshold": calibration.get("threshold"), "calibration": calibration.get("calibration"),
+        "numeric_features": ",".join(spec["numeric_features"]),
+        "categorical_features": ",".join(spec["categorical_features"]),
+    }
+    return log_and_register(final_model, config, signature, tags)
+
+
+def promote_model(registration: dict, evaluation: dict, spec: dict[str, Any],
+                  params: dict[str, Any]) -> tuple[dict, dict]:
+    """The quality gate: champion only if it passes thresholds and beats the champion."""
+    config = _config(params, spec)
+    decision = decide_promotion(config, registration, evaluation["validation"])
+    return decision, {"promoted": {"value": float(decision["promoted"]), "step": 0}}
+
+
+def _as_metric_history(values: dict[str, float]) -> dict[str, dict[str, float]]:
+    return {k: {"value": float(v), "step": 0} for k, v in values.items()
+            if v is not None and not (isinstance(v, float) and np.isnan(v))}
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,48 @@
+"""Modeling: one generic template per study namespace (task and features from configuration)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from health_risk.pipelines.modeling.nodes import (
+    calibrate_and_choose_threshold,
+    evaluate_model,
+    explain_model,
+    promote_model,
+    register_model,
+    split_dataset,
+    train_candidates,
+)
+
+STUDIES = ("brfss", "stroke", "insurance")
+
+
+def template() -> Pipeline:
+    spec, params = "feature_spec", "params:modeling"
+    return Pipeline([
+        Node(split_dataset, ["features", spec, params], "model_input", name="split_dataset"),
+        Node(train_candidates, ["model_input", spec, params],
+             ["best_candidate_model", "tuning_summary", "winning_candidate"],
+             name="train_candidates"),
+        Node(calibrate_and_choose_threshold, ["best_candidate_model", "model_input", spec, params],
+             ["model", "calibration"], name="calibrate_and_choose_threshold"),
+        Node(evaluate_model, ["model", "model_input", spec, "calibration", params],
+             ["validation_metrics", "test_metrics", "evaluation_report", "reliability_curve",
+              "subgroup_metrics", "performance_plot", "calibration_plot", "error_plot"],
+             name="evaluate_model"),
+        Node(explain_model, ["model", "model_input", spec, params],
+             ["shap_importance", "shap_plot"], name="explain_model"),
+        Node(register_model, ["model", "model_input", spec, "winning_candidate", "calibration",
+                              "evaluation_report", params],
+             "registration", name="register_model"),
+        Node(promote_model, ["registration", "evaluation_report", spec, params],
+             ["gate_decision", "gate_metrics"], name="promote_model"),
+    ])
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return sum(
+        (Pipeline(template(), namespace=study,
+                  parameters={"params:modeling": f"params:{study}.modeling"},
+                  tags=["modeling", study])
+         for study in STUDIES),
+        Pipeline([]),
+    )

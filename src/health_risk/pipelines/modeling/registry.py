@@ -1,0 +1,88 @@
+"""Model registration and the quality gate (MLflow registry aliases, no deprecated stages)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from health_risk.pipelines.modeling.config import ModelingConfig, higher_is_better
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PIP_REQUIREMENTS = ["pyspark==4.3.0", "xgboost-cpu==3.2.0", "mlflow==3.17.2"]
+
+
+def log_and_register(model, config: ModelingConfig, signature, tags: dict[str, str]) -> dict:
+    """Log the fitted PipelineModel (``mlflow.spark`` flavour) and register a new version."""
+    import mlflow.spark
+
+    if mlflow.active_run() is None:
+        raise RuntimeError("Model registration needs an active MLflow run (kedro-mlflow opens "
+                           "one per kedro run; check conf/*/mlflow.yml).")
+    # Explicit requirements: inferring them re-loads the model in a subprocess (slow).
+    info = mlflow.spark.log_model(model, artifact_path=f"{config.study}_model",
+                                  registered_model_name=config.registered_model_name,
+                                  signature=signature, pip_requirements=PIP_REQUIREMENTS)
+    client = MlflowClient()
+    version = str(info.registered_model_version)
+    for key, value in tags.items():
+        client.set_model_version_tag(config.registered_model_name, version, key, str(value))
+    return {"model_name": config.registered_model_name, "version": version,
+            "model_uri": info.model_uri, "run_id": mlflow.active_run().info.run_id}
+
+
+def _champion(client: MlflowClient, name: str):
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def decide_promotion(config: ModelingConfig, registration: dict, validation: dict[str, float],
+                     client: MlflowClient | None = None) -> dict[str, Any]:
+    """Give the new version ``champion`` only if it passes every threshold and beats the current
+    champion on the validation metric; otherwise ``challenger``. Returns the decision."""
+    client = client or MlflowClient()
+    name, version, metric = registration["model_name"], str(registration["version"]), config.metric
+    reasons: list[str] = []
+    for key, limit in config.quality_gate.thresholds.items():
+        value = validation.get(key, float("nan"))
+        ok = value >= limit if higher_is_better(key) else value <= limit
+        if math.isnan(value) or not ok:
+            sign = ">=" if higher_is_better(key) else "<="
+            reasons.append(f"validation {key} {value:.4f} fails threshold {sign} {limit}")
+    new_value = validation.get(metric, float("nan"))
+    current = _champion(client, name)
+    champion_value = None
+    current_version = str(current.version) if current is not None else None
+    if current is not None and current_version != version:
+        champion_value = float(current.tags.get(f"validation_{metric}", "nan"))
+        margin = config.quality_gate.min_improvement
+        beats = (new_value > champion_value + margin if higher_is_better(metric)
+                 else new_value < champion_value - margin)
+        if not beats:
+            reasons.append(f"validation {metric} {new_value:.4f} does not beat champion "
+                           f"v{current_version} ({champion_value:.4f}, margin {margin})")
+    promoted = not reasons
+    alias = CHAMPION if promoted else CHALLENGER
+    client.set_registered_model_alias(name, alias, version)
+    decision = {
+        "study": config.study, "model_name": name, "version": version, "alias": alias,
+        "promoted": promoted, "metric": metric, "validation_value": new_value,
+        "previous_champion_version": current_version,
+        "previous_champion_value": champion_value,
+        "reasons": reasons or ["passes every threshold and beats the current champion"
+                               if current is not None else
+                               "passes every threshold; first champion"],
+    }
+    client.set_model_version_tag(name, version, "gate_decision", alias)
+    client.set_model_version_tag(name, version, "gate_reasons", "; ".join(decision["reasons"]))
+    logger.info("%s v%s -> %s: %s", name, version, alias, "; ".join(decision["reasons"]))
+    return decision

@@ -1,0 +1,63 @@
+"""The modeling template end to end for one study namespace, with a scratch MLflow store."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from toy_features import feature_spec, modeling_params
+
+from health_risk.pipelines.modeling.pipeline import create_pipeline
+
+
+class KeptDataset(MemoryDataset):
+    def _release(self) -> None:  # keep outputs readable after the run
+        pass
+
+
+def _run(spark, features, params, tracking_uri):
+    pipeline = create_pipeline().only_nodes_with_namespaces(["stroke"])
+    datasets = {name: KeptDataset(copy_mode="assign") for name in pipeline.datasets()
+                if not name.startswith("params:")}
+    datasets["stroke.features"] = MemoryDataset(features, copy_mode="assign")
+    datasets["stroke.feature_spec"] = MemoryDataset(feature_spec("classification"))
+    datasets["params:stroke.modeling"] = MemoryDataset(params)
+    catalog = DataCatalog(datasets=datasets)
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_name="modeling"):
+        SequentialRunner().run(pipeline, catalog)
+    return catalog
+
+
+@pytest.mark.slow
+def test_modeling_registers_a_champion_then_keeps_it_against_a_weak_rerun(
+    spark, classification_features, tmp_path
+):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    params = modeling_params("classification", study="stroke", candidates_to_run="linear")
+    params["candidates"]["linear"]["n_trials"] = 1
+    try:
+        catalog = _run(spark, classification_features, params, uri)
+        decision = catalog.load("stroke.gate_decision")
+        assert decision["alias"] == "champion" and decision["version"] == "1"
+        client = mlflow.MlflowClient()
+        version = client.get_model_version_by_alias("health_risk_stroke", "champion")
+        assert float(version.tags["threshold"]) == catalog.load("stroke.calibration")["threshold"]
+        loaded = mlflow.spark.load_model("models:/health_risk_stroke@champion")
+        assert loaded.transform(classification_features.limit(5)).count() == 5
+
+        weak = modeling_params("classification", study="stroke", candidates_to_run="linear")
+        weak["candidates"]["linear"].update(n_trials=1)
+        weak["candidates"]["linear"]["fixed"].update(regParam=1000.0, elasticNetParam=1.0)
+        catalog = _run(spark, classification_features, weak, uri)
+        decision = catalog.load("stroke.gate_decision")
+        assert decision["alias"] == "challenger" and not decision["promoted"]
+        assert client.get_model_version_by_alias("health_risk_stroke", "champion").version == 1
+        assert catalog.load("stroke.gate_metrics") == {"promoted": {"value": 0.0, "step": 0}}
+        assert {"roc_auc", "pr_auc", "brier", "f1"} <= set(catalog.load("stroke.test_metrics"))
+        runs = client.search_runs(client.get_experiment_by_name("Default").experiment_id)
+        trials = [r for r in runs if r.data.tags.get("kind") == "tuning_trial"]
+        assert trials and all(r.data.tags["mlflow.parentRunId"] for r in trials)
+    finally:
+        mlflow.set_tracking_uri(None)
