@@ -36,7 +36,7 @@ peak-RSS mark (``VmHWM``) of the driver and of the JVM is reset before each stag
 says ``"peak_scope": "process"``. Each subprocess reports its own peak (``VmHWM``; its
 ``ru_maxrss`` is also kept, but Linux seeds a spawned child's ``ru_maxrss`` with the parent's RSS).
 
-The "others' CPU" column is the number of cores that *other* processes kept busy during the
+The "others CPU" column is the number of cores that *other* processes kept busy during the
 stage (machine-wide busy time from ``/proc/stat`` minus this process tree's CPU time). On a shared
 machine a stage with, say, 1.5 of 2 cores taken by others ran on what was left: compare such
 figures with care, or rerun when the machine is quiet.
@@ -97,8 +97,10 @@ def rss_mib(pid: int | None = None) -> float:
     return psutil.Process(pid).memory_info().rss / MIB
 
 
-def lifetime_maxrss_mib() -> float:
-    """``ru_maxrss`` of this process (KiB on Linux): the peak since the process started."""
+def ru_maxrss_mib() -> float:
+    """``ru_maxrss`` of this process (KiB on Linux). ``reset_peak`` resets it too, unless a
+    thread has exited since the peak (the kernel then keeps that peak in the process's signal
+    struct), which is why the stages read ``VmHWM``."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -200,7 +202,7 @@ class Recorder:
         print(f"  {measurement.stage}: {measurement.seconds:.2f} s", flush=True)
         return measurement
 
-    def run(self, stage: str, rows: int | None, fn: Callable[..., Any], *args, **details):
+    def run(self, stage: str, rows: int | None, fn: Callable[..., Any], *args):
         """Call ``fn(*args)`` as one stage; return its value."""
         reset_peak()
         if self.jvm_pid:
@@ -209,8 +211,8 @@ class Recorder:
             value = fn(*args)
         self.add(Measurement(
             stage, clock.seconds, rows, peak_rss_mib(), self.jvm_peak(), clock.others_cores,
-            {"rss_after_mib": round(rss_mib(), 1), **self.jvm_rss(),
-             "own_cpu_s": round(clock.own_cpu_s, 2), **details},
+            {"ru_maxrss_mib": round(ru_maxrss_mib(), 1), "rss_after_mib": round(rss_mib(), 1),
+             **self.jvm_rss(), "own_cpu_s": round(clock.own_cpu_s, 2)},
         ))
         return value
 
@@ -257,7 +259,7 @@ def _child_result(clock: StageClock, rows: int, **extra) -> dict:
     # a spawned child (kept across exec), so ru_maxrss would report at least the driver's RSS.
     return {"seconds": clock.seconds, "rows": rows, "peak_rss_mib": peak_rss_mib(),
             "others_cores": clock.others_cores, "own_cpu_s": round(clock.own_cpu_s, 2),
-            "ru_maxrss_mib": lifetime_maxrss_mib(), **extra}
+            "ru_maxrss_mib": ru_maxrss_mib(), **extra}
 
 
 def generate_xpt(xpt: str, staging: str, rows: int, chunksize: int) -> dict:
@@ -510,7 +512,6 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "rows": args.rows, "chunksize": args.chunksize, "xpt_bytes": size,
         "xpt_mib": round(size / MIB, 1), "peak_scope": rec.peak_scope,
-        "driver_lifetime_maxrss_mib": round(lifetime_maxrss_mib(), 1),
         "date": time.strftime("%Y-%m-%d"), **spark_meta, **machine(),
         "report": {k: report[k] for k in ("rows_read", "rows_passed", "rows_quarantined",
                                           "quarantined_share")},

@@ -1,5 +1,6 @@
 """End to end through KedroSession with ``--env test``: sample raw files in their real formats,
-then ingestion, in a scratch copy of the project so the repository's data/ is untouched."""
+then the default pipeline (ingestion -> feature engineering -> modeling), in a scratch copy of
+the project so the repository's data/ and MLflow store are untouched."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def test_sample_data_then_ingestion_writes_every_layer_and_mlflow_run(
     header = (raw / "stroke" / "healthcare-dataset-stroke-data.csv").read_text().splitlines()[0]
     assert header.startswith("Full Name,")  # conf/test asks for the personal columns
 
-    _run(project_copy, "ingestion", monkeypatch)
+    _run(project_copy, "__default__", monkeypatch)
     for study in STUDIES:
         intermediate = project_copy / "data" / "02_intermediate" / study
         assert list((intermediate / "validated").glob("*.parquet")), study
@@ -66,12 +67,24 @@ def test_sample_data_then_ingestion_writes_every_layer_and_mlflow_run(
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("health_risk")
     runs = client.search_runs([experiment.experiment_id])
-    assert [r.info.run_name for r in runs] == ["ingestion"]  # sample_data is not tracked
-    metrics = runs[0].data.metrics
+    top = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.run_name for r in top] == ["__default__"]  # sample_data is not tracked
+    run = top[0]
+    metrics = run.data.metrics
     assert metrics["brfss.ingestion.rows_read"] == 3000
     assert metrics["insurance.ingestion.rows_quarantined"] == 1  # the duplicate record
-    artifacts = [a.path for a in client.list_artifacts(runs[0].info.run_id, "ingestion/stroke")]
+    artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "ingestion/stroke")]
     assert artifacts == ["ingestion/stroke/validation_report.json"]
     # Personal identifiers never reach MLflow.
-    logged = json.dumps(runs[0].data.params) + json.dumps(runs[0].data.tags)
+    logged = json.dumps(run.data.params) + json.dumps(run.data.tags)
     assert "Phone" not in logged and "555-01" not in logged
+
+    # Modeling: every study has test metrics, artifacts and a champion in the registry.
+    for study, metric in (("brfss", "roc_auc"), ("stroke", "roc_auc"), ("insurance", "r2")):
+        assert f"{study}.test.{metric}" in metrics, study
+        version = client.get_model_version_by_alias(f"health_risk_{study}", "champion")
+        assert version.tags["study"] == study
+        modeling = {a.path for a in client.list_artifacts(run.info.run_id, f"modeling/{study}")}
+        assert {f"modeling/{study}/subgroup_metrics.csv", f"modeling/{study}/shap_plot.png",
+                f"modeling/{study}/gate_decision.json"} <= modeling, study
+    assert (project_copy / "data" / "08_reporting" / "brfss" / "feature_ranking.csv").exists()

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from health_risk.pipelines.feature_engineering.config import FeatureEngineeringConfig
 from health_risk.pipelines.ingestion.config import IngestionConfig
 from health_risk.pipelines.modeling.config import ModelingConfig
 from health_risk.pipelines.sample_data.config import SampleDataConfig
@@ -19,6 +20,7 @@ from health_risk.pipelines.sample_data.config import SampleDataConfig
 TOP_LEVEL_MODELS: dict[str, type[BaseModel]] = {"sample_data": SampleDataConfig}
 STUDY_MODELS: dict[str, type[BaseModel]] = {
     "ingestion": IngestionConfig,
+    "feature_engineering": FeatureEngineeringConfig,
     "modeling": ModelingConfig,
 }
 

@@ -34,6 +34,8 @@ def test_round_trip_keeps_values_rows_and_adds_lineage(spark, tmp_path):
     dataset = _dataset(tmp_path, chunksize=7)  # several chunks, several parquet parts
     dataset.save(frame)
     df = dataset.load()
+    parts = sorted((tmp_path / "staging" / "data").glob("part-*.parquet"))
+    assert len(parts) == 4  # 25 rows in chunks of 7: the driver never holds the whole file
     rows = df.orderBy("_source_row").toPandas()
     assert len(rows) == len(frame)
     assert list(rows["_source_row"]) == list(range(len(frame)))

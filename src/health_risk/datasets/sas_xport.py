@@ -114,7 +114,7 @@ class SasXportDataset(AbstractDataset):
         schema = None
         offset = 0
         with reader:
-            for part, chunk in enumerate(_iter_chunks(reader, source)):
+            for part, chunk in enumerate(_iter_chunks(reader, source, self._chunksize)):
                 table = _chunk_to_arrow(chunk, offset, str(source), self._columns)
                 if schema is None:
                     schema = table.schema
@@ -179,10 +179,11 @@ def check_xport_file(path: Path, label: str) -> None:
         )
 
 
-def _iter_chunks(reader, source: Path):
+def _iter_chunks(reader, source: Path, chunksize: int):
     while True:
         try:
-            chunk = reader.read()
+            # An explicit row count: ``read()`` without one reads every remaining row at once.
+            chunk = reader.read(chunksize)
         except StopIteration:
             return
         except Exception as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from toy_features import feature_frame
+from .toy_features import feature_frame
 
 
 @pytest.fixture(scope="module")

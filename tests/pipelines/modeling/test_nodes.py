@@ -21,7 +21,7 @@ from health_risk.pipelines.modeling.evaluation import (
 from health_risk.pipelines.modeling.registry import CHAMPION, decide_promotion
 from health_risk.pipelines.modeling.scoring import collect_scores
 
-from toy_features import feature_spec, modeling_params
+from .toy_features import feature_spec, modeling_params
 
 SPEC = feature_spec("classification")
 PARAMS = modeling_params("classification")

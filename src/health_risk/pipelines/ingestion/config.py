@@ -55,7 +55,9 @@ class IngestionConfig(BaseModel):
     # Source names that differ between releases, e.g. BRFSS 2024 PRIMINS2 -> primins1.
     rename: dict[str, str] = Field(default_factory=dict)
     personal_columns: list[str] = Field(default_factory=list)
-    unique: list[str] = Field(default_factory=list)
+    # Keys that must not repeat: a column, or a list of columns forming one key (BRFSS SEQNO is
+    # numbered within each state, so its key is [_state, seqno]).
+    unique: list[list[str]] = Field(default_factory=list)
     duplicate_rows: Literal["keep", "quarantine"] = "keep"
     max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
     min_rows: int = Field(1, ge=0)
@@ -71,14 +73,20 @@ class IngestionConfig(BaseModel):
     def _normalise_rename(cls, value):
         return {normalise_name(k): normalise_name(v) for k, v in dict(value or {}).items()}
 
-    @field_validator("personal_columns", "unique", mode="before")
+    @field_validator("personal_columns", mode="before")
     @classmethod
     def _normalise_names(cls, value):
         return [normalise_name(v) for v in value or []]
 
+    @field_validator("unique", mode="before")
+    @classmethod
+    def _normalise_keys(cls, value):
+        keys = [[key] if isinstance(key, str) else list(key) for key in value or []]
+        return [[normalise_name(c) for c in key] for key in keys]
+
     @model_validator(mode="after")
     def _unique_columns_declared(self) -> "IngestionConfig":
-        unknown = [c for c in self.unique if c not in self.columns]
+        unknown = [c for key in self.unique for c in key if c not in self.columns]
         if unknown:
             raise ValueError(f"unique columns {unknown} are not declared under columns")
         clash = [c for c in self.personal_columns if c in self.columns]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -60,7 +61,7 @@ class SplitConfig(_Strict):
 class TuningConfig(_Strict):
     seed: int = 42
     timeout_seconds: float = Field(120, gt=0)  # per candidate; the trial budget may stop first
-    parallel_trials: int = Field(1, ge=1, le=8)
+    parallel_trials: int = Field(2, ge=1, le=8)  # trials fitted side by side (threads)
 
 
 class ThresholdConfig(_Strict):
@@ -98,7 +99,8 @@ class ModelingConfig(_Strict):
     split: SplitConfig = SplitConfig()
     class_weighting: Literal["none", "balanced"] = "balanced"
     candidates: dict[str, CandidateConfig]
-    # Restrict the run to some candidates: "linear" or "linear,gbt" (handy with --params).
+    # Restrict the run to some candidates: "linear" or "linear+gbt" ('+' because kedro's
+    # --params splits on commas).
     candidates_to_run: str | None = None
     tuning: TuningConfig = TuningConfig()
     threshold: ThresholdConfig = ThresholdConfig()
@@ -129,7 +131,7 @@ class ModelingConfig(_Strict):
     def active_candidates(self) -> list[str]:
         chosen = None
         if self.candidates_to_run:
-            chosen = {c.strip() for c in self.candidates_to_run.split(",") if c.strip()}
+            chosen = {c for c in re.split(r"[,+\s]+", self.candidates_to_run) if c}
         return [name for name, cand in self.candidates.items()
                 if cand.enabled and (chosen is None or name in chosen)]
 

@@ -112,8 +112,11 @@ def build_estimator(name: str, task: str, params: dict[str, Any], use_weights: b
     raise ValueError(f"unknown candidate '{name}'")
 
 
-def build_pipeline(name: str, task: str, params: dict[str, Any], numeric: list[str],
-                   categorical: list[str], use_weights: bool) -> Pipeline:
+def fit_preprocessing(train, numeric: list[str], categorical: list[str], scale: bool):
+    """Fit the preprocessing stages on the training split only (once per study and scaling)."""
+    return Pipeline(stages=preprocessing_stages(numeric, categorical, scale)).fit(train)
+
+
+def needs_scaling(candidate: str) -> bool:
     # Only the linear model needs scaled inputs (regularisation is scale-sensitive).
-    stages = preprocessing_stages(numeric, categorical, scale=name == "linear")
-    return Pipeline(stages=[*stages, build_estimator(name, task, params, use_weights)])
+    return candidate == "linear"

@@ -77,7 +77,9 @@ def explain(model: PipelineModel, sample: DataFrame, numeric: list[str], categor
     else:
         target = estimator.get_booster() if hasattr(estimator, "get_booster") else estimator
         explainer = shap.TreeExplainer(target)
-        values = explainer.shap_values(features, check_additivity=False)
+        # A plain array: XGBoost rejects one-hot names such as "bmi_category=<18.5" as
+        # feature names; the names are put back below.
+        values = explainer.shap_values(features.to_numpy(), check_additivity=False)
         method = "shap_tree"
     values = np.asarray(values)
     if values.ndim == 3:  # (rows, features, classes) for some classifiers: positive class

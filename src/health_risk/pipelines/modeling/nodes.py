@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 from pyspark.ml import PipelineModel
@@ -16,7 +17,12 @@ from pyspark.sql import functions as F
 
 from health_risk.pipelines.modeling import plots
 from health_risk.pipelines.modeling.config import ModelingConfig, higher_is_better
-from health_risk.pipelines.modeling.estimators import CLASS_WEIGHT, LABEL
+from health_risk.pipelines.modeling.estimators import (
+    CLASS_WEIGHT,
+    LABEL,
+    fit_preprocessing,
+    needs_scaling,
+)
 from health_risk.pipelines.modeling.evaluation import (
     choose_threshold,
     classification_metrics,
@@ -29,7 +35,7 @@ from health_risk.pipelines.modeling.explain import explain, summary_figure
 from health_risk.pipelines.modeling.registry import decide_promotion, log_and_register
 from health_risk.pipelines.modeling.scoring import CALIBRATED, SCORE, collect_scores
 from health_risk.pipelines.modeling.split import SPLIT, assign_split
-from health_risk.pipelines.modeling.tuning import tune_candidate
+from health_risk.pipelines.modeling.tuning import Prepared, TrialLogger, tune_candidate
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +76,27 @@ def train_candidates(model_input: DataFrame, spec: dict[str, Any],
     """Tune every enabled candidate on train/validation; return the best model, the summary of
     all trials and which candidate won."""
     config = _config(params, spec)
+    numeric, categorical = spec["numeric_features"], spec["categorical_features"]
     train = _part(model_input, "train").cache()
-    validation = _part(model_input, "validation").cache()
+    validation = _part(model_input, "validation")
     use_weights = config.task == "classification" and config.class_weighting == "balanced"
-    results = [
-        tune_candidate(config.study, name, config.candidates[name], config.task, train,
-                       validation, spec["numeric_features"], spec["categorical_features"],
-                       use_weights, config.metric, config.tuning.seed,
-                       config.tuning.timeout_seconds)
-        for name in config.active_candidates
-    ]
+    run = mlflow.active_run()
+    trial_logger = TrialLogger(run.info.run_id if run else None,
+                               run.info.experiment_id if run else None)
+    prepared: dict[bool, Prepared] = {}
+    results = []
+    for name in config.active_candidates:
+        scale = needs_scaling(name)
+        if scale not in prepared:  # preprocessing fitted on train once per scaling choice
+            prepared[scale] = Prepared.build(
+                fit_preprocessing(train, numeric, categorical, scale), train, validation)
+        results.append(tune_candidate(
+            config.study, name, config.candidates[name], config.task, prepared[scale],
+            use_weights, config.metric, config.tuning.seed, config.tuning.timeout_seconds,
+            config.tuning.parallel_trials, trial_logger))
+    for ready in prepared.values():
+        ready.train.unpersist()
+        ready.validation.unpersist()
     sign = 1 if higher_is_better(config.metric) else -1
     best = max(results, key=lambda r: sign * r.best_score)
     summary = pd.DataFrame([{**t, "params": str(t["params"])} for r in results for t in r.trials])

@@ -1,18 +1,26 @@
-"""Bayesian hyper-parameter search (Optuna TPE) per candidate, each trial a nested MLflow run."""
+"""Bayesian hyper-parameter search (Optuna TPE) per candidate, each trial a nested MLflow run.
+
+The preprocessing is fitted once on the training split and its output cached; trials fit only
+the estimator on it, which keeps a trial's cost to the model itself. Trials may run in parallel
+threads (``tuning.parallel_trials``): Spark runs their jobs side by side.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import mlflow
 import optuna
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 
 from health_risk.pipelines.modeling.config import CandidateConfig, SearchRange, higher_is_better
-from health_risk.pipelines.modeling.estimators import LABEL, build_pipeline
+from health_risk.pipelines.modeling.estimators import CLASS_WEIGHT, FEATURES, LABEL, build_estimator
 from health_risk.pipelines.modeling.evaluation import classification_metrics, regression_metrics
 from health_risk.pipelines.modeling.scoring import SCORE, collect_scores
 
@@ -21,12 +29,51 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 @dataclass
+class Prepared:
+    """Training and validation splits already through the fitted preprocessing."""
+
+    preprocessing: PipelineModel
+    train: DataFrame
+    validation: DataFrame
+
+    @classmethod
+    def build(cls, preprocessing: PipelineModel, train: DataFrame,
+              validation: DataFrame) -> "Prepared":
+        columns = [LABEL, CLASS_WEIGHT, FEATURES]
+        return cls(preprocessing,
+                   preprocessing.transform(train).select(*columns).cache(),
+                   preprocessing.transform(validation).select(*columns).cache())
+
+
+@dataclass
 class TuningResult:
     candidate: str
-    best_params: dict[str, Any]
-    best_score: float
-    best_model: Any
+    best_params: dict[str, Any] = field(default_factory=dict)
+    best_score: float = float("nan")
+    best_model: PipelineModel | None = None
     trials: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrialLogger:
+    """Logs each trial as a child of the kedro-mlflow run (thread-safe: explicit run ids)."""
+
+    parent_run_id: str | None
+    experiment_id: str | None
+
+    def log(self, study, candidate, number, params, metric, value, seconds) -> None:
+        if self.parent_run_id is None:
+            return
+        client = MlflowClient()
+        run = client.create_run(self.experiment_id, run_name=f"{study}.{candidate}.trial{number}",
+                                tags={"mlflow.parentRunId": self.parent_run_id, "study": study,
+                                      "candidate": candidate, "kind": "tuning_trial"})
+        now = int(time.time() * 1000)
+        client.log_batch(run.info.run_id,
+                         metrics=[Metric(f"validation_{metric}", value, now, 0),
+                                  Metric("fit_seconds", seconds, now, 0)],
+                         params=[Param(k, str(v)[:250]) for k, v in params.items()])
+        client.set_terminated(run.info.run_id)
 
 
 def _suggest(trial: optuna.Trial, name: str, rng: SearchRange):
@@ -45,49 +92,43 @@ def validation_metric(model, validation: DataFrame, task: str, metric: str) -> f
 
 
 def tune_candidate(
-    study: str, candidate: str, config: CandidateConfig, task: str, train: DataFrame,
-    validation: DataFrame, numeric: list[str], categorical: list[str], use_weights: bool,
-    metric: str, seed: int, timeout_seconds: float,
+    study: str, candidate: str, config: CandidateConfig, task: str, prepared: Prepared,
+    use_weights: bool, metric: str, seed: int, timeout_seconds: float, n_jobs: int,
+    trial_logger: TrialLogger,
 ) -> TuningResult:
-    """Fit ``n_trials`` configurations on train, score each on validation, keep the best model.
+    """Fit ``n_trials`` configurations on train, score each on validation, keep the best.
 
-    Fixed parameters win over the search space (so ``--params`` can pin one).
+    Fixed parameters win over the search space (so ``--params`` can pin one). The returned
+    model is the fitted preprocessing followed by the best estimator.
     """
     space = {k: v for k, v in config.search_space.items() if k not in config.fixed}
     direction = "maximize" if higher_is_better(metric) else "minimize"
-    result = TuningResult(candidate, {}, float("nan"), None)
+    result = TuningResult(candidate)
+    lock = threading.Lock()
 
     def objective(trial: optuna.Trial) -> float:
         params = {**config.fixed, **{k: _suggest(trial, k, r) for k, r in space.items()}}
         started = time.perf_counter()
-        model = build_pipeline(candidate, task, params, numeric, categorical,
-                               use_weights).fit(train)
-        value = validation_metric(model, validation, task, metric)
+        fitted = build_estimator(candidate, task, params, use_weights).fit(prepared.train)
+        value = validation_metric(fitted, prepared.validation, task, metric)
         seconds = time.perf_counter() - started
-        record = {"candidate": candidate, "trial": trial.number, "params": params,
-                  f"validation_{metric}": value, "fit_seconds": round(seconds, 2)}
-        result.trials.append(record)
-        _log_trial(study, candidate, trial.number, params, metric, value, seconds)
-        better = (value > result.best_score if direction == "maximize"
-                  else value < result.best_score)
-        if result.best_model is None or better:
-            result.best_model, result.best_params, result.best_score = model, params, value
+        trial_logger.log(study, candidate, trial.number, params, metric, value, seconds)
+        with lock:
+            result.trials.append({"candidate": candidate, "trial": trial.number,
+                                  "params": params, f"validation_{metric}": value,
+                                  "fit_seconds": round(seconds, 2)})
+            better = (value > result.best_score if direction == "maximize"
+                      else value < result.best_score)
+            if result.best_model is None or better:
+                result.best_params, result.best_score = params, value
+                result.best_model = PipelineModel(
+                    stages=[*prepared.preprocessing.stages, fitted])
         return value
 
-    sampler = optuna.samplers.TPESampler(seed=seed)
-    tuner = optuna.create_study(direction=direction, sampler=sampler,
-                                study_name=f"{study}.{candidate}")
-    tuner.optimize(objective, n_trials=config.n_trials, timeout=timeout_seconds)
+    tuner = optuna.create_study(direction=direction, study_name=f"{study}.{candidate}",
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    tuner.optimize(objective, n_trials=config.n_trials, timeout=timeout_seconds, n_jobs=n_jobs)
+    result.trials.sort(key=lambda t: t["trial"])
     logger.info("%s %s: best validation %s = %.4f after %d trials", study, candidate, metric,
                 result.best_score, len(result.trials))
     return result
-
-
-def _log_trial(study, candidate, number, params, metric, value, seconds) -> None:
-    """One nested MLflow run per trial, when a run is active (kedro-mlflow opens one)."""
-    if mlflow.active_run() is None:
-        return
-    with mlflow.start_run(run_name=f"{study}.{candidate}.trial{number}", nested=True):
-        mlflow.set_tags({"study": study, "candidate": candidate, "kind": "tuning_trial"})
-        mlflow.log_params({k: str(v)[:250] for k, v in params.items()})
-        mlflow.log_metrics({f"validation_{metric}": value, "fit_seconds": seconds})

@@ -1,0 +1,50 @@
+"""Feature engineering: one generic template, instantiated per study namespace.
+
+Each namespace reads ``<study>.validated`` and ``params:<study>.feature_engineering``; what
+differs between studies (target, derivations, features, leakage list) is configuration. The
+only wiring that differs is which reference tables a study's ``join`` steps may read.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from health_risk.pipelines.feature_engineering.nodes import (
+    build_feature_report,
+    build_feature_table,
+    derive_primary,
+)
+from health_risk.pipelines.feature_engineering.selection import rank_features
+
+STUDIES = ("brfss", "stroke", "insurance")
+
+# Reference tables a study's `join` steps read: {study: {name used in `table:`: dataset}}.
+LOOKUP_TABLES: dict[str, dict[str, str]] = {"brfss": {"census": "census.validated"}}
+
+
+def template(lookups: tuple[str, ...] = ()) -> Pipeline:
+    """The per-study nodes; ``lookups`` adds ``<name>_table`` inputs to ``derive_primary``."""
+    derive_inputs = {"validated": "validated", "params": "params:feature_engineering",
+                     **{name: f"{name}_table" for name in lookups}}
+    return Pipeline(
+        [
+            Node(derive_primary, derive_inputs, "primary", name="derive_primary"),
+            Node(build_feature_table, ["primary", "params:feature_engineering"], "features",
+                 name="build_feature_table"),
+            Node(rank_features, ["features", "params:feature_engineering"],
+                 ["feature_ranking", "feature_spec"], name="rank_features"),
+            Node(build_feature_report, ["primary", "features", "params:feature_engineering"],
+                 "feature_report", name="build_feature_report"),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    pipelines = []
+    for study in STUDIES:
+        lookups = LOOKUP_TABLES.get(study, {})
+        pipelines.append(Pipeline(
+            template(tuple(lookups)), namespace=study,
+            parameters={"params:feature_engineering": f"params:{study}.feature_engineering"},
+            inputs={f"{name}_table": dataset for name, dataset in lookups.items()},
+            tags=["feature_engineering", study],
+        ))
+    return sum(pipelines, Pipeline([]))

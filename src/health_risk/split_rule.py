@@ -1,0 +1,47 @@
+"""The deterministic train/validation/test rule shared by feature selection and modeling
+(a shared module because two pipelines must agree on it row for row).
+
+A row's position in [0, 1) depends only on its id and the seed, never on row order, partitioning
+or cluster size, so feature selection can look at TRAIN rows only without depending on the
+modeling pipeline's outputs, and modeling reproduces the same split bit for bit. Modeling must
+import this function rather than re-implement it: the seed is hashed as a 32-bit integer literal
+(as in SQL ``xxhash64(cast(id as string), 42)``) and a 64-bit seed would give another split.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, Window
+from pyspark.sql import functions as F
+
+BUCKETS = 1_000_000
+DEFAULT_SEED = 42
+DEFAULT_TRAIN_FRACTION = 0.6
+
+
+def train_fraction_expr(id_col: str | Column, seed: int = DEFAULT_SEED) -> Column:
+    """``pmod(xxhash64(cast(id as string), seed), 1_000_000) / 1e6``: a uniform number in [0, 1).
+
+    A row is in TRAIN when this is ``< 0.6``; modeling cuts the rest into validation and test.
+    """
+    column = F.col(id_col) if isinstance(id_col, str) else id_col
+    hashed = F.xxhash64(column.cast("string"), F.lit(int(seed)))
+    return F.pmod(hashed, F.lit(BUCKETS)) / F.lit(float(BUCKETS))
+
+
+def is_train(id_col: str | Column, seed: int = DEFAULT_SEED,
+             train_fraction: float = DEFAULT_TRAIN_FRACTION) -> Column:
+    """The boolean TRAIN membership column."""
+    return train_fraction_expr(id_col, seed) < F.lit(float(train_fraction))
+
+
+def stratified_position_expr(id_col: str, seed: int = DEFAULT_SEED,
+                             stratify_col: str | None = None) -> Column:
+    """``percent_rank`` of the uniform number within each stratum (ties broken by id).
+
+    The stratified variant of the same rule: cutting this at 0.6 gives every class the same
+    TRAIN share (``modeling.split.assign_split`` cuts this way). Without a stratum the window
+    spans the whole table (one sorted partition).
+    """
+    order = [train_fraction_expr(id_col, seed), F.col(id_col).cast("string")]
+    window = (Window.partitionBy(stratify_col) if stratify_col else Window).orderBy(*order)
+    return F.percent_rank().over(window)
