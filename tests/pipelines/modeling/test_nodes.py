@@ -188,3 +188,24 @@ def test_gate_promotes_only_a_better_model_and_keeps_the_champion(tmp_path, cali
                                                  CHAMPION).version == int(better["version"])
     finally:
         mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_each_calibrator_travels_inside_the_model(trained, model_input, method):
+    params = modeling_params("classification", calibration={"method": method})
+    final, info = nodes.calibrate_and_choose_threshold(trained[0], model_input, SPEC, params)
+    assert info["calibration"] == method
+    assert len(final.stages) > len(trained[0].stages)
+    scores = collect_scores(final, model_input.filter("split = 'validation'"), "classification",
+                            ["label"])
+    assert scores["score"].between(0, 1).all()
+    # Calibrated on validation: the mean score is close to the observed rate there.
+    assert abs(scores["score"].mean() - scores["label"].mean()) < 0.03
+
+
+def test_auto_calibration_compares_cross_fitted_brier_scores(calibrated):
+    brier = calibrated[1]["cross_fitted_brier"]
+    assert set(brier) == {"uncalibrated", "isotonic", "platt"}
+    chosen = calibrated[1]["calibration"]
+    best = min(brier, key=brier.get)
+    assert chosen == ("none" if best == "uncalibrated" else best)

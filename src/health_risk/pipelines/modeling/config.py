@@ -76,7 +76,7 @@ class ThresholdConfig(_Strict):
 
 
 class CalibrationConfig(_Strict):
-    method: Literal["auto", "none", "isotonic"] = "auto"
+    method: Literal["auto", "none", "isotonic", "platt"] = "auto"
     n_bins: int = Field(10, ge=3, le=50)
 
 

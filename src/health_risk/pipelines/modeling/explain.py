@@ -25,10 +25,14 @@ logger = logging.getLogger(__name__)
 
 
 def _estimator_stage(model: PipelineModel):
-    from pyspark.ml.regression import IsotonicRegressionModel
+    """(preprocessing, estimator): the stages before and at the estimator, calibrator dropped."""
+    from health_risk.pipelines.modeling.estimators import FEATURES
 
-    stages = [s for s in model.stages if not isinstance(s, IsotonicRegressionModel)]
-    return PipelineModel(stages=stages[:-1]), stages[-1]
+    stages = list(model.stages)
+    # The estimator is the last stage reading the assembled feature vector.
+    last = max(i for i, s in enumerate(stages)
+               if s.hasParam("featuresCol") and s.getOrDefault("featuresCol") == FEATURES)
+    return PipelineModel(stages=stages[:last]), stages[last]
 
 
 def assembled_sample(model: PipelineModel, sample: DataFrame, names: list[str]) -> pd.DataFrame:

@@ -16,6 +16,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.pipelines.modeling import plots
+from health_risk.pipelines.modeling.calibration import (
+    calibrator,
+    choose_method,
+    cross_fitted_brier,
+    with_calibrator,
+)
 from health_risk.pipelines.modeling.config import ModelingConfig, higher_is_better
 from health_risk.pipelines.modeling.estimators import (
     CLASS_WEIGHT,
@@ -33,7 +39,7 @@ from health_risk.pipelines.modeling.evaluation import (
 )
 from health_risk.pipelines.modeling.explain import explain, summary_figure
 from health_risk.pipelines.modeling.registry import decide_promotion, log_and_register
-from health_risk.pipelines.modeling.scoring import CALIBRATED, SCORE, collect_scores
+from health_risk.pipelines.modeling.scoring import SCORE, collect_scores
 from health_risk.pipelines.modeling.split import SPLIT, assign_split
 from health_risk.pipelines.modeling.tuning import Prepared, TrialLogger, tune_candidate
 
@@ -117,29 +123,22 @@ def train_candidates(model_input: DataFrame, spec: dict[str, Any],
 def calibrate_and_choose_threshold(best_model: PipelineModel, model_input: DataFrame,
                                    spec: dict[str, Any], params: dict[str, Any]
                                    ) -> tuple[PipelineModel, dict]:
-    """Optionally append an isotonic calibrator (fitted on validation, kept only if it lowers
-    the Brier score in 2-fold cross-fitting on validation), then choose the decision threshold
-    on the validation scores of the final model."""
+    """Append a calibrator fitted on validation (``auto``: isotonic, Platt or none, whichever
+    has the lowest Brier score in 2-fold cross-fitting on validation), then choose the decision
+    threshold on the validation scores of the final model."""
     config = _config(params, spec)
     if config.task == "regression":
         return best_model, {"calibration": "not applicable", "threshold": None}
-    from pyspark.ml.regression import IsotonicRegression
-
     validation = _part(model_input, "validation")
-    scored = best_model.transform(validation).select(LABEL, "probability", "id")
-    method, brier = config.calibration.method, {}
-    if method in ("auto", "isotonic"):
-        brier = _cross_fitted_brier(scored, config.split.seed)
-        if method == "isotonic" or brier["isotonic"] < brier["uncalibrated"]:
-            method = "isotonic"
-        else:
-            method = "none"
+    scored = best_model.transform(validation).select(LABEL, "id", "probability",
+                                                     "rawPrediction").cache()
+    requested = config.calibration.method
+    brier = cross_fitted_brier(scored, config.split.seed) if requested == "auto" else {}
+    method = choose_method(requested, brier)
     final = best_model
-    if method == "isotonic":
-        calibrator = IsotonicRegression(featuresCol="probability", featureIndex=1,
-                                        labelCol=LABEL, predictionCol=CALIBRATED,
-                                        isotonic=True).fit(scored)
-        final = PipelineModel(stages=[*best_model.stages, calibrator])
+    if method != "none":
+        final = with_calibrator(best_model, calibrator(method).fit(scored))
+    scored.unpersist()
     scores = collect_scores(final, validation, config.task, [LABEL])
     threshold = choose_threshold(scores[LABEL].to_numpy(), scores[SCORE].to_numpy(),
                                  config.threshold.strategy, config.threshold.recall_target)
@@ -147,25 +146,6 @@ def calibrate_and_choose_threshold(best_model: PipelineModel, model_input: DataF
             "threshold_strategy": config.threshold.strategy,
             "recall_target": config.threshold.recall_target, "chosen_on": "validation"}
     return final, info
-
-
-def _cross_fitted_brier(scored: DataFrame, seed: int) -> dict[str, float]:
-    from pyspark.ml.regression import IsotonicRegression
-
-    from health_risk.pipelines.modeling.split import uniform_from_id
-
-    folded = scored.withColumn("fold", (uniform_from_id("id", seed + 1) < 0.5).cast("int"))
-    squared = {"uncalibrated": [], "isotonic": []}
-    for fold in (0, 1):
-        fit_part, held_out = folded.filter(F.col("fold") != fold), folded.filter(
-            F.col("fold") == fold)
-        iso = IsotonicRegression(featuresCol="probability", featureIndex=1, labelCol=LABEL,
-                                 predictionCol=CALIBRATED).fit(fit_part)
-        rows = collect_scores(iso, held_out, "classification", [LABEL, "probability"])
-        p_raw = np.array([v[1] for v in rows["probability"]])
-        squared["uncalibrated"] += list((p_raw - rows[LABEL]) ** 2)
-        squared["isotonic"] += list((rows[SCORE] - rows[LABEL]) ** 2)
-    return {k: float(np.mean(v)) if v else float("nan") for k, v in squared.items()}
 
 
 def evaluate_model(final_model: PipelineModel, model_input: DataFrame, spec: dict[str, Any],

@@ -8,7 +8,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-CALIBRATED = "calibrated_probability"
+CALIBRATED = "calibrated_probability"  # isotonic calibrator output (a number)
+PLATT_PROBABILITY = "platt_probability"  # Platt calibrator output (a probability vector)
 SCORE = "score"
 
 
@@ -17,6 +18,8 @@ def score_column(scored: DataFrame, task: str) -> Column:
         return F.col("prediction")
     if CALIBRATED in scored.columns:
         return F.col(CALIBRATED)
+    if PLATT_PROBABILITY in scored.columns:
+        return vector_to_array(F.col(PLATT_PROBABILITY)).getItem(1)
     return vector_to_array(F.col("probability")).getItem(1)
 
 
