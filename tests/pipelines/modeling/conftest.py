@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from .toy_features import feature_frame
 
 

@@ -6,9 +6,10 @@ import mlflow
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
-from .toy_features import feature_spec, modeling_params
 
 from health_risk.pipelines.modeling.pipeline import create_pipeline
+
+from .toy_features import feature_spec, modeling_params
 
 
 class KeptDataset(MemoryDataset):

@@ -37,7 +37,7 @@ class ColumnRule(BaseModel):
     pattern: str | None = None  # regular expression a string value must match
 
     @model_validator(mode="after")
-    def _checks_fit_type(self) -> "ColumnRule":
+    def _checks_fit_type(self) -> ColumnRule:
         if self.type == "string" and (self.range or self.implied_decimals or self.zero_codes):
             raise ValueError("range / implied_decimals / zero_codes apply to numeric columns")
         if self.pattern is not None:
@@ -85,7 +85,7 @@ class IngestionConfig(BaseModel):
         return [[normalise_name(c) for c in key] for key in keys]
 
     @model_validator(mode="after")
-    def _unique_columns_declared(self) -> "IngestionConfig":
+    def _unique_columns_declared(self) -> IngestionConfig:
         unknown = [c for key in self.unique for c in key if c not in self.columns]
         if unknown:
             raise ValueError(f"unique columns {unknown} are not declared under columns")

@@ -8,7 +8,7 @@ accounting does not balance or too many rows were quarantined.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pyspark import StorageLevel
@@ -161,7 +161,7 @@ def build_validation_report(
         "max_quarantine_share": config.max_quarantine_share,
         "violations": [r.asDict() for r in per_rule],
         **audit,
-        "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     metrics = {
         "rows_read": {"value": float(rows_read), "step": 0},

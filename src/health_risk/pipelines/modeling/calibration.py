@@ -25,7 +25,7 @@ from health_risk.pipelines.modeling.scoring import (
     SCORE,
     collect_scores,
 )
-from health_risk.pipelines.modeling.split import uniform_from_id
+from health_risk.split_rule import train_fraction_expr
 
 METHODS = ("isotonic", "platt")
 
@@ -52,7 +52,7 @@ def with_calibrator(model: PipelineModel, fitted: PipelineModel) -> PipelineMode
 def cross_fitted_brier(scored: DataFrame, seed: int) -> dict[str, float]:
     """Brier score of the uncalibrated and each calibrated score, 2-fold cross-fitted on the
     validation rows (each fold scored by a calibrator fitted on the other)."""
-    folded = scored.withColumn("fold", (uniform_from_id("id", seed + 1) < 0.5).cast("int"))
+    folded = scored.withColumn("fold", (train_fraction_expr("id", seed + 1) < 0.5).cast("int"))
     squared: dict[str, list] = {"uncalibrated": [], **{m: [] for m in METHODS}}
     for fold in (0, 1):
         fit_part = folded.filter(F.col("fold") != fold)

@@ -30,7 +30,7 @@ class SearchRange(_Strict):
     choices: list[Any] | None = None
 
     @model_validator(mode="after")
-    def _complete(self) -> "SearchRange":
+    def _complete(self) -> SearchRange:
         if self.type == "categorical":
             if not self.choices:
                 raise ValueError("categorical search ranges need 'choices'")
@@ -52,7 +52,7 @@ class SplitConfig(_Strict):
     validation: float = Field(0.2, gt=0, lt=1)
 
     @model_validator(mode="after")
-    def _leaves_a_test_split(self) -> "SplitConfig":
+    def _leaves_a_test_split(self) -> SplitConfig:
         if self.train + self.validation >= 1:
             raise ValueError("train + validation must leave a test split")
         return self
@@ -71,7 +71,7 @@ class ThresholdConfig(_Strict):
     recall_target: float | None = Field(None, gt=0, le=1)
 
     @model_validator(mode="after")
-    def _target_given(self) -> "ThresholdConfig":
+    def _target_given(self) -> ThresholdConfig:
         if self.strategy == "recall_target" and self.recall_target is None:
             raise ValueError("strategy recall_target needs recall_target")
         return self
@@ -121,7 +121,7 @@ class ModelingConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _something_to_train(self) -> "ModelingConfig":
+    def _something_to_train(self) -> ModelingConfig:
         if not self.active_candidates:
             raise ValueError("no enabled candidate left to train")
         allowed = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS

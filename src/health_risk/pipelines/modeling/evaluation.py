@@ -90,7 +90,7 @@ def subgroup_metrics(scores: pd.DataFrame, group_columns: list[str], task: str,
         if column not in scores.columns:
             continue
         for value, part in scores.groupby(scores[column].fillna("<missing>"), sort=True):
-            record = {"subgroup": column, "value": str(value), "rows": int(len(part))}
+            record = {"subgroup": column, "value": str(value), "rows": len(part)}
             if len(part) >= min_count:
                 if task == "classification":
                     found = classification_metrics(part["label"], part["score"], threshold)

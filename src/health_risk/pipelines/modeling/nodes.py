@@ -170,7 +170,8 @@ def evaluate_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
         threshold = None
         validation_metrics = regression_metrics(valid[LABEL], valid[SCORE])
         test_metrics = regression_metrics(y_test, s_test)
-        curve = _regression_calibration(y_test, s_test, config.calibration.n_bins)
+        # The same quantile-bin table: mean actual vs mean predicted per bin of the prediction.
+        curve = reliability_curve(y_test, s_test, config.calibration.n_bins)
         figures = (plots.residual_figure(y_test, s_test, title),
                    plots.reliability_figure(_scaled(curve), f"{title}\nmean actual vs predicted"
                                             " by decile (scaled to max)"),
@@ -181,14 +182,6 @@ def evaluate_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
               "validation": validation_metrics, "test": test_metrics, **calibration}
     return (_as_metric_history(validation_metrics), _as_metric_history(test_metrics), report,
             curve, subgroups, *figures)
-
-
-def _regression_calibration(y: np.ndarray, yhat: np.ndarray, n_bins: int) -> pd.DataFrame:
-    frame = pd.DataFrame({"y": y, "p": yhat})
-    frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(n_bins, len(frame)),
-                           labels=False)
-    return frame.groupby("bin").agg(mean_predicted=("p", "mean"), observed_rate=("y", "mean"),
-                                    rows=("y", "size")).reset_index()
 
 
 def _scaled(curve: pd.DataFrame) -> pd.DataFrame:

@@ -6,10 +6,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: figures are written to files and MLflow
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
 
 
 def roc_pr_figure(y: np.ndarray, p: np.ndarray, title: str):

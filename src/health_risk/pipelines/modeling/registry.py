@@ -6,7 +6,6 @@ import logging
 import math
 from typing import Any
 
-import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 

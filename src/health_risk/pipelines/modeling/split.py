@@ -11,12 +11,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.split_rule import stratified_position_expr, train_fraction_expr
+from health_risk.split_rule import stratified_position_expr
 
 SPLIT = "split"
-
-# Re-exported for the calibration cross-fitting folds.
-uniform_from_id = train_fraction_expr
 
 
 def assign_split(df: DataFrame, id_column: str, label_column: str | None, seed: int,

@@ -38,7 +38,7 @@ class Prepared:
 
     @classmethod
     def build(cls, preprocessing: PipelineModel, train: DataFrame,
-              validation: DataFrame) -> "Prepared":
+              validation: DataFrame) -> Prepared:
         columns = [LABEL, CLASS_WEIGHT, FEATURES]
         return cls(preprocessing,
                    preprocessing.transform(train).select(*columns).cache(),
