@@ -1,6 +1,7 @@
 """End to end through KedroSession with ``--env test``: sample raw files in their real formats,
-then the default pipeline (ingestion -> feature engineering -> modeling), in a scratch copy of
-the project so the repository's data/ and MLflow store are untouched."""
+then the default pipeline (ingestion -> feature engineering -> modeling -> synthetic data ->
+inference), in a scratch copy of the project so the repository's data/ and MLflow store are
+untouched."""
 
 from __future__ import annotations
 
@@ -88,3 +89,28 @@ def test_sample_data_then_ingestion_writes_every_layer_and_mlflow_run(
         assert {f"modeling/{study}/subgroup_metrics.csv", f"modeling/{study}/shap_plot.png",
                 f"modeling/{study}/gate_decision.json"} <= modeling, study
     assert (project_copy / "data" / "08_reporting" / "brfss" / "feature_ranking.csv").exists()
+
+    # Synthetic batches scored by the champion: every row scored or quarantined, reports and
+    # metrics on the run, one monitoring run per study.
+    reporting = project_copy / "data" / "08_reporting"
+    monitoring = client.get_experiment_by_name("health_risk_monitoring")
+    monitored = {r.data.tags["health_risk.monitoring"]
+                 for r in client.search_runs([monitoring.experiment_id])}
+    assert monitored == {"brfss", "stroke", "insurance"}
+    for study in ("brfss", "stroke", "insurance"):
+        synthetic = json.loads((reporting / study / "synthetic_report.json").read_text())
+        assert synthetic["accepted"] and synthetic["privacy"]["exact_copies"] == 0
+        inference = json.loads((reporting / study / "inference_report.json").read_text())
+        assert inference["batch_id"] == synthetic["batch_id"]
+        assert inference["rows_in"] == synthetic["rows"] == \
+            inference["rows_scored"] + inference["rows_quarantined"]
+        champion = client.get_model_version_by_alias(f"health_risk_{study}", "champion")
+        assert inference["model"]["version"] == str(champion.version)
+        assert metrics[f"{study}.inference.model_version"] == float(champion.version)
+        assert f"{study}.drift.features_drifted" in metrics
+        drift = json.loads((reporting / study / "drift_report.json").read_text())
+        assert drift["features"] and "psi" in drift["score"]
+        predictions = spark.read.parquet(
+            str(project_copy / "data" / "07_model_output" / study / "predictions"))
+        assert predictions.filter(predictions.batch_id == synthetic["batch_id"]).count() == \
+            inference["rows_scored"]

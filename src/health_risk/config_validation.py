@@ -12,9 +12,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from health_risk.pipelines.feature_engineering.config import FeatureEngineeringConfig
+from health_risk.pipelines.inference.config import InferenceConfig
 from health_risk.pipelines.ingestion.config import IngestionConfig
 from health_risk.pipelines.modeling.config import ModelingConfig
 from health_risk.pipelines.sample_data.config import SampleDataConfig
+from health_risk.pipelines.synthetic_data.config import SyntheticDataConfig
 
 # Top-level blocks, and blocks found under any study namespace (``<study>.<block>``).
 TOP_LEVEL_MODELS: dict[str, type[BaseModel]] = {"sample_data": SampleDataConfig}
@@ -22,6 +24,8 @@ STUDY_MODELS: dict[str, type[BaseModel]] = {
     "ingestion": IngestionConfig,
     "feature_engineering": FeatureEngineeringConfig,
     "modeling": ModelingConfig,
+    "synthetic_data": SyntheticDataConfig,
+    "inference": InferenceConfig,
 }
 
 

@@ -7,6 +7,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from health_risk.datasets import ChampionModelDataset
 from health_risk.pipelines.modeling.pipeline import create_pipeline
 
 from .toy_features import feature_spec, modeling_params
@@ -47,6 +48,12 @@ def test_modeling_registers_a_champion_then_keeps_it_against_a_weak_rerun(
         assert float(version.tags["threshold"]) == catalog.load("stroke.calibration")["threshold"]
         loaded = mlflow.spark.load_model("models:/health_risk_stroke@champion")
         assert loaded.transform(classification_features.limit(5)).count() == 5
+        # What inference loads: the same version, its threshold and its training profile.
+        champion = ChampionModelDataset(model_name="health_risk_stroke").load()
+        assert champion.version == "1" and champion.threshold == float(version.tags["threshold"])
+        assert champion.reference_profile == catalog.load("stroke.reference_profile")
+        assert {"score", *feature_spec("classification")["numeric_features"]} <= set(
+            champion.reference_profile["columns"])
 
         weak = modeling_params("classification", study="stroke", candidates_to_run="linear")
         weak["candidates"]["linear"].update(n_trials=1)

@@ -113,10 +113,10 @@ def output_columns(config: FeatureEngineeringConfig) -> tuple[list[str], list[st
     return subgroups, list(config.numeric_features), categorical
 
 
-def build_feature_table(primary: DataFrame, params: dict[str, Any]) -> DataFrame:
-    """The modelling table: ``id, label, survey_weight``, subgroup labels, numeric features as
-    double, categorical features as string; rows with an ``excluded_reason`` are left out."""
-    config = FeatureEngineeringConfig.model_validate(params)
+def feature_columns(primary: DataFrame, config: FeatureEngineeringConfig) -> list[Column]:
+    """The feature table's columns, typed: ``id, label, survey_weight``, subgroup labels,
+    numeric features as double, categorical features as string. Shared with inference, which
+    builds a batch's features with exactly these expressions."""
     subgroups, numeric, categorical = output_columns(config)
     types = column_types(primary)
     missing = [c for c in [*subgroups, *numeric, *categorical] if c not in types]
@@ -132,12 +132,20 @@ def build_feature_table(primary: DataFrame, params: dict[str, Any]) -> DataFrame
     if leaks:  # the config validator already refuses this; the table is checked once more
         raise LeakageError(f"leakage in study '{config.study}': {leaks} would reach the "
                            "feature table")
-    return primary.filter(F.col(EXCLUDED_REASON).isNull()).select(
+    return [
         F.col(ID).cast("string"), F.col(LABEL).cast("double"), F.col(WEIGHT).cast("double"),
         *[F.col(c).cast("string").alias(c) for c in [*subgroups]],
         *[F.col(c).cast("double").alias(c) for c in numeric],
         *[F.col(c).cast("string").alias(c) for c in categorical],
-    )
+    ]
+
+
+def build_feature_table(primary: DataFrame, params: dict[str, Any]) -> DataFrame:
+    """The modelling table (``feature_columns``); rows with an ``excluded_reason`` are left
+    out."""
+    config = FeatureEngineeringConfig.model_validate(params)
+    columns = feature_columns(primary, config)
+    return primary.filter(F.col(EXCLUDED_REASON).isNull()).select(*columns)
 
 
 def _label_aggregates(task: str) -> list[Column]:
@@ -219,4 +227,5 @@ def build_feature_report(primary: DataFrame, features: DataFrame,
     return report
 
 
-__all__ = ["build_feature_report", "build_feature_table", "derive_primary", "output_columns"]
+__all__ = ["build_feature_report", "build_feature_table", "derive_primary", "feature_columns",
+           "output_columns"]

@@ -15,6 +15,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from health_risk.drift import build_profile
 from health_risk.pipelines.modeling import plots
 from health_risk.pipelines.modeling.calibration import (
     calibrator,
@@ -39,7 +40,7 @@ from health_risk.pipelines.modeling.evaluation import (
 )
 from health_risk.pipelines.modeling.explain import explain, summary_figure
 from health_risk.pipelines.modeling.registry import decide_promotion, log_and_register
-from health_risk.pipelines.modeling.scoring import SCORE, collect_scores
+from health_risk.pipelines.modeling.scoring import SCORE, collect_scores, score
 from health_risk.pipelines.modeling.split import SPLIT, assign_split
 from health_risk.pipelines.modeling.tuning import Prepared, TrialLogger, tune_candidate
 
@@ -205,10 +206,27 @@ def explain_model(final_model: PipelineModel, model_input: DataFrame, spec: dict
     return explanation.importance, figure
 
 
+def build_reference_profile(final_model: PipelineModel, model_input: DataFrame,
+                            spec: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Summaries of the training split (every feature and the final model's score) that
+    inference compares each batch with; registered with the model (see ``register_model``)."""
+    config = _config(params, spec)
+    numeric, categorical = spec["numeric_features"], spec["categorical_features"]
+    scored = score(final_model, _part(model_input, "train"), config.task,
+                   [*numeric, *categorical]).cache()
+    profile = build_profile(scored, [*numeric, SCORE], categorical)
+    scored.unpersist()
+    return {"study": config.study, "task": config.task, "split": "train",
+            "numeric_features": numeric, "categorical_features": categorical,
+            "score_column": SCORE, **profile,
+            "created_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
+
+
 def register_model(final_model: PipelineModel, model_input: DataFrame, spec: dict[str, Any],
                    winner: dict, calibration: dict, evaluation: dict,
-                   params: dict[str, Any]) -> dict:
-    """Log the PipelineModel with a signature and register it as ``health_risk_<study>``."""
+                   reference_profile: dict[str, Any], params: dict[str, Any]) -> dict:
+    """Log the PipelineModel with a signature and register it as ``health_risk_<study>``,
+    with the reference profile of its training data beside it in the same run."""
     from mlflow.models import infer_signature
 
     config = _config(params, spec)
@@ -225,7 +243,7 @@ def register_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
         "numeric_features": ",".join(spec["numeric_features"]),
         "categorical_features": ",".join(spec["categorical_features"]),
     }
-    return log_and_register(final_model, config, signature, tags)
+    return log_and_register(final_model, config, signature, tags, reference_profile)
 
 
 def promote_model(registration: dict, evaluation: dict, spec: dict[str, Any],

@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from health_risk.pipelines.modeling.nodes import (
+    build_reference_profile,
     calibrate_and_choose_threshold,
     evaluate_model,
     explain_model,
@@ -30,8 +31,10 @@ def template() -> Pipeline:
              name="evaluate_model"),
         Node(explain_model, ["model", "model_input", spec, params],
              ["shap_importance", "shap_plot"], name="explain_model"),
+        Node(build_reference_profile, ["model", "model_input", spec, params],
+             "reference_profile", name="build_reference_profile"),
         Node(register_model, ["model", "model_input", spec, "winning_candidate", "calibration",
-                              "evaluation_report", params],
+                              "evaluation_report", "reference_profile", params],
              "registration", name="register_model"),
         Node(promote_model, ["registration", "evaluation_report", spec, params],
              ["gate_decision", "gate_metrics"], name="promote_model"),

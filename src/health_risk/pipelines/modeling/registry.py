@@ -9,6 +9,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from health_risk.datasets.mlflow_registry import PROFILE_TAG
 from health_risk.pipelines.modeling.config import ModelingConfig, higher_is_better
 
 logger = logging.getLogger(__name__)
@@ -18,8 +19,13 @@ CHALLENGER = "challenger"
 PIP_REQUIREMENTS = ["pyspark==4.3.0", "xgboost-cpu==3.2.0", "mlflow==3.17.2"]
 
 
-def log_and_register(model, config: ModelingConfig, signature, tags: dict[str, str]) -> dict:
-    """Log the fitted PipelineModel (``mlflow.spark`` flavour) and register a new version."""
+def log_and_register(model, config: ModelingConfig, signature, tags: dict[str, str],
+                     reference_profile: dict | None = None) -> dict:
+    """Log the fitted PipelineModel (``mlflow.spark`` flavour) and register a new version.
+
+    The reference profile is logged to the same run and named by the version tag
+    ``reference_profile``, so whoever loads a version finds the profile of its training data.
+    """
     import mlflow.spark
 
     if mlflow.active_run() is None:
@@ -31,6 +37,10 @@ def log_and_register(model, config: ModelingConfig, signature, tags: dict[str, s
                                   signature=signature, pip_requirements=PIP_REQUIREMENTS)
     client = MlflowClient()
     version = str(info.registered_model_version)
+    if reference_profile is not None:
+        artifact = f"registry/{config.study}/{PROFILE_TAG}.json"
+        mlflow.log_dict(reference_profile, artifact)
+        tags = {**tags, PROFILE_TAG: artifact}
     for key, value in tags.items():
         client.set_model_version_tag(config.registered_model_name, version, key, str(value))
     return {"model_name": config.registered_model_name, "version": version,

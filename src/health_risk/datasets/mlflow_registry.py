@@ -1,0 +1,164 @@
+"""MLflow datasets for inference: the champion model with its metadata, and a monitoring run
+that collects one step per scored batch.
+
+Both talk to whatever tracking/registry URI kedro-mlflow configured for the run
+(``conf/*/mlflow.yml``); nothing here names a path or a server.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from kedro.io import AbstractDataset, DatasetError
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+# The registered-model version tag that names the run artifact holding the reference profile.
+PROFILE_TAG = "reference_profile"
+MONITORING_TAG = "health_risk.monitoring"
+SEQUENCE_METRIC = "batch_sequence"
+
+
+@dataclass
+class ChampionModel:
+    """A registered model version resolved from an alias, loaded once with its metadata."""
+
+    model: Any
+    name: str
+    version: str
+    alias: str
+    run_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+    reference_profile: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    @property
+    def threshold(self) -> float | None:
+        value = self.tags.get("threshold")
+        return None if value in (None, "", "None") else float(value)
+
+
+class ChampionModelDataset(AbstractDataset):
+    """Load ``models:/<model_name>@<alias>`` (read-only).
+
+    The alias is resolved to one version first and that exact version is loaded, so the model,
+    its tags (threshold, task, features) and its reference profile always belong together even
+    if the gate moves the alias while a batch is being scored.
+    """
+
+    def __init__(self, model_name: str, alias: str = "champion",
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._model_name = model_name
+        self._alias = alias
+        self.metadata = metadata
+
+    def _resolve(self, client: MlflowClient):
+        try:
+            return client.get_model_version_by_alias(self._model_name, self._alias)
+        except MlflowException as exc:
+            raise DatasetError(
+                f"No '{self._alias}' version of registered model '{self._model_name}' in the "
+                f"MLflow registry at {mlflow.get_registry_uri()}. Train and promote one first: "
+                "kedro run --pipelines ingestion,feature_engineering,modeling") from exc
+
+    def load(self) -> ChampionModel:
+        import mlflow.spark
+
+        client = MlflowClient()
+        version = self._resolve(client)
+        tags = dict(version.tags)
+        uri = f"models:/{self._model_name}/{version.version}"
+        model = mlflow.spark.load_model(uri)
+        profile_path = tags.get(PROFILE_TAG)
+        if not profile_path:
+            raise DatasetError(f"{uri} has no '{PROFILE_TAG}' tag: it was registered before "
+                               "reference profiles existed; retrain to register a new version")
+        with tempfile.TemporaryDirectory() as folder:
+            local = mlflow.artifacts.download_artifacts(run_id=version.run_id,
+                                                        artifact_path=profile_path,
+                                                        dst_path=folder)
+            profile = json.loads(Path(local).read_text())
+        return ChampionModel(model=model, name=self._model_name, version=str(version.version),
+                             alias=self._alias, run_id=version.run_id, tags=tags,
+                             reference_profile=profile)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(f"{type(self).__name__} is read-only: models are registered by the "
+                           "modeling pipeline's register_model node")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": self._model_name, "alias": self._alias}
+
+
+class MonitoringMetricsDataset(AbstractDataset):
+    """Append ``{metric: value}`` as the next step of a long-lived monitoring run.
+
+    Each ``kedro run`` is its own MLflow run, so metrics logged there cannot form a series
+    across batches. This dataset finds (or creates) one run per ``run_name`` in
+    ``experiment_name``, tagged ``health_risk.monitoring``, and logs every save at step
+    ``n`` = the number of batches already logged: successive batches form one time series per
+    metric in the MLflow UI. ``load`` returns that history as a table.
+    """
+
+    def __init__(self, experiment_name: str, run_name: str,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._experiment_name = experiment_name
+        self._run_name = run_name
+        self.metadata = metadata
+
+    def _run_id(self, client: MlflowClient, create: bool) -> str | None:
+        experiment = client.get_experiment_by_name(self._experiment_name)
+        if experiment is None:
+            if not create:
+                return None
+            experiment_id = client.create_experiment(self._experiment_name)
+        else:
+            experiment_id = experiment.experiment_id
+        runs = client.search_runs(
+            [experiment_id], filter_string=f"tags.`{MONITORING_TAG}` = '{self._run_name}'",
+            max_results=1, order_by=["attributes.start_time ASC"])
+        if runs:
+            return runs[0].info.run_id
+        if not create:
+            return None
+        run = client.create_run(experiment_id, run_name=f"monitoring-{self._run_name}",
+                                tags={MONITORING_TAG: self._run_name})
+        return run.info.run_id
+
+    def save(self, data: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        client = MlflowClient()
+        run_id = self._run_id(client, create=True)
+        step = len(client.get_metric_history(run_id, SEQUENCE_METRIC))
+        timestamp = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
+        values = {SEQUENCE_METRIC: float(step), **{k: float(v) for k, v in data.items()}}
+        metrics = [Metric(key, value, timestamp, step) for key, value in values.items()]
+        for start in range(0, len(metrics), 1000):  # MLflow's batch limit
+            client.log_batch(run_id, metrics=metrics[start:start + 1000])
+
+    def load(self) -> pd.DataFrame:
+        """One row per (step, metric) logged so far, oldest first."""
+        client = MlflowClient()
+        run_id = self._run_id(client, create=False)
+        if run_id is None:
+            return pd.DataFrame(columns=["step", "metric", "value", "timestamp"])
+        keys = client.get_run(run_id).data.metrics
+        rows = [{"step": m.step, "metric": key, "value": m.value, "timestamp": m.timestamp}
+                for key in keys for m in client.get_metric_history(run_id, key)]
+        return pd.DataFrame(rows).sort_values(["step", "metric"], ignore_index=True)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"experiment_name": self._experiment_name, "run_name": self._run_name}
+
+
+__all__ = ["ChampionModel", "ChampionModelDataset", "MonitoringMetricsDataset"]

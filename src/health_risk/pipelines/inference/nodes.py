@@ -1,0 +1,265 @@
+"""Batch inference nodes: pick a batch, validate it with the study's contract (bad rows are
+quarantined, never scored), build features with the feature-engineering code, score with the
+registered champion, and report counts, performance (labelled batches) and drift.
+
+Every row of a batch is either scored or quarantined; ``summarise_batch`` refuses a batch whose
+accounting does not balance.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from health_risk.datasets.mlflow_registry import ChampionModel
+from health_risk.drift import compare
+from health_risk.pipelines.feature_engineering.config import (
+    ID,
+    LABEL,
+    WEIGHT,
+    FeatureEngineeringConfig,
+)
+from health_risk.pipelines.feature_engineering.nodes import (
+    derive_primary,
+    feature_columns,
+    output_columns,
+)
+from health_risk.pipelines.inference.config import InferenceConfig, RiskTierConfig
+from health_risk.pipelines.inference.validation import batch_contract
+from health_risk.pipelines.ingestion.nodes import (
+    RAW_RECORD,
+    REASONS,
+    DataQualityError,
+    extract_quarantine,
+    flag_invalid_rows,
+    normalise_columns,
+)
+from health_risk.pipelines.modeling.evaluation import classification_metrics, regression_metrics
+from health_risk.pipelines.modeling.scoring import SCORE, score
+from health_risk.pipelines.synthetic_data.schema import BATCH_CREATED_AT, BATCH_ID
+
+logger = logging.getLogger(__name__)
+
+PREDICTED_LABEL = "predicted_label"
+RISK_TIER = "risk_tier"
+
+
+def select_batch(batches: DataFrame, params: dict[str, Any]) -> tuple[DataFrame, dict]:
+    """The configured batch (``latest``: the most recently created) and its id and size."""
+    config = InferenceConfig.model_validate(params)
+    for column in (BATCH_ID, BATCH_CREATED_AT):
+        if column not in batches.columns:
+            raise DataQualityError(f"{config.study}: batches have no '{column}' column (rule: "
+                                   f"batch_columns); found {batches.columns}")
+    available = (batches.groupBy(BATCH_ID).agg(F.max(BATCH_CREATED_AT).alias("created"),
+                                              F.count(F.lit(1)).alias("rows"))
+                 .orderBy(F.desc("created"), F.desc(BATCH_ID)).collect())
+    if not available:
+        raise DataQualityError(f"{config.study}: no batches to score; run the synthetic_data "
+                               "pipeline or point <study>.synthetic_batches at real batches")
+    wanted = available[0] if config.batch_id == "latest" else next(
+        (b for b in available if b[BATCH_ID] == config.batch_id), None)
+    if wanted is None:
+        raise DataQualityError(f"{config.study}: batch '{config.batch_id}' not found; "
+                               f"available: {[b[BATCH_ID] for b in available[:10]]}")
+    info = {"study": config.study, "batch_id": wanted[BATCH_ID],
+            "created_at": wanted["created"].isoformat() if wanted["created"] else None,
+            "rows": int(wanted["rows"])}
+    logger.info("%s: scoring batch %s (%d rows)", config.study, info["batch_id"], info["rows"])
+    return batches.filter(F.col(BATCH_ID) == info["batch_id"]), info
+
+
+def validate_batch(batch: DataFrame, ingestion_params: dict[str, Any],
+                   fe_params: dict[str, Any], params: dict[str, Any]
+                   ) -> tuple[DataFrame, dict[str, Any]]:
+    """Flag every rule each row breaks (the ingestion nodes with the batch contract); a missing
+    required column fails here naming the batch and the column."""
+    config = InferenceConfig.model_validate(params)
+    contract = batch_contract(ingestion_params, fe_params)
+    normalised, audit = normalise_columns(batch, contract)
+    flagged = flag_invalid_rows(normalised, contract)
+    counts = flagged.agg(F.count(F.lit(1)).alias("rows"),
+                         F.sum((F.size(REASONS) > 0).cast("long")).alias("bad")).first()
+    rows, bad = int(counts["rows"]), int(counts["bad"] or 0)
+    if rows and bad / rows > config.max_quarantine_share:
+        raise DataQualityError(
+            f"{config.study}: {bad} of {rows} batch rows break the contract "
+            f"({bad / rows:.1%} > max_quarantine_share {config.max_quarantine_share:.0%}); the "
+            "batch is not scored. See the rules in <study>.ingestion.")
+    return flagged, {**audit, "rows_flagged": bad}
+
+
+def extract_batch_quarantine(flagged: DataFrame, batch_info: dict,
+                             ingestion_params: dict[str, Any], fe_params: dict[str, Any]
+                             ) -> DataFrame:
+    """Rows that broke a rule, with every reason and the values as received, by batch."""
+    quarantine = extract_quarantine(flagged, batch_contract(ingestion_params, fe_params))
+    return quarantine.withColumn(BATCH_ID, F.lit(batch_info["batch_id"]))
+
+
+def build_batch_features(flagged: DataFrame, fe_params: dict[str, Any],
+                         **lookup_tables: DataFrame) -> DataFrame:
+    """The rule-abiding rows as the feature table: the same derivations and the same typed
+    columns as training. Unlike training, rows without a label are kept (they are scored)."""
+    config = FeatureEngineeringConfig.model_validate(fe_params)
+    valid = flagged.filter(F.size(REASONS) == 0).drop(REASONS, RAW_RECORD)
+    primary = derive_primary(valid, fe_params, **lookup_tables)
+    return primary.select(*feature_columns(primary, config))
+
+
+def _tier(score_col: Column, edges: list[float], labels: list[str]) -> Column:
+    tier = F.when(score_col.isNull(), F.lit(None))
+    for edge, label in zip(edges, labels, strict=False):
+        tier = tier.when(score_col <= F.lit(edge), F.lit(label))
+    return tier.otherwise(F.lit(labels[-1]))
+
+
+def tier_edges(tiers: RiskTierConfig, profile: dict[str, Any]) -> list[float]:
+    """Score values at which the tiers change."""
+    if tiers.cut == "score":
+        return list(tiers.edges)
+    quantiles = profile["columns"][SCORE]["quantiles"]
+    return [float(quantiles[str(round(edge, 2))]) for edge in tiers.edges]
+
+
+def score_batch(features: DataFrame, champion: ChampionModel, batch_info: dict,
+                fe_params: dict[str, Any], params: dict[str, Any]) -> DataFrame:
+    """Scores from the champion PipelineModel (its preprocessing and calibration travel inside
+    it): score, label at the stored threshold, risk tier, model name and version, time."""
+    config = InferenceConfig.model_validate(params)
+    fe_config = FeatureEngineeringConfig.model_validate(fe_params)
+    profile = champion.reference_profile
+    task = profile["task"]
+    needed = [*profile["numeric_features"], *profile["categorical_features"]]
+    missing = [c for c in needed if c not in features.columns]
+    if missing:
+        raise DataQualityError(
+            f"{config.study}: champion {champion.uri} needs feature(s) {missing} that the "
+            "current feature_engineering configuration no longer builds; retrain or restore")
+    subgroups, _, _ = output_columns(fe_config)
+    scored = score(champion.model, features, task, [ID, LABEL, WEIGHT, *subgroups])
+    edges = tier_edges(config.risk_tiers, profile)
+    threshold = champion.threshold
+    predicted = (F.when(F.col(SCORE).isNull(), F.lit(None))
+                 .otherwise((F.col(SCORE) >= F.lit(threshold)).cast("double"))
+                 if task == "classification" and threshold is not None
+                 else F.lit(None).cast("double"))
+    return scored.select(
+        ID, SCORE, predicted.alias(PREDICTED_LABEL),
+        _tier(F.col(SCORE), edges, config.risk_tiers.labels).alias(RISK_TIER),
+        LABEL, WEIGHT, *subgroups,
+        F.lit(champion.name).alias("model_name"), F.lit(champion.version).alias("model_version"),
+        F.lit(threshold).cast("double").alias("threshold"),
+        F.current_timestamp().alias("scored_at"),
+        F.lit(batch_info["batch_id"]).alias(BATCH_ID),
+    )
+
+
+def _this_batch(table: DataFrame, batch_info: dict) -> DataFrame:
+    return table.filter(F.col(BATCH_ID) == batch_info["batch_id"])
+
+
+def _performance(rows, task: str, threshold: float | None) -> dict[str, float]:
+    labels, scores = rows[LABEL].to_numpy(), rows[SCORE].to_numpy()
+    metrics = (classification_metrics(labels, scores, 0.5 if threshold is None else threshold)
+               if task == "classification" else regression_metrics(labels, scores))
+    return {k: v for k, v in metrics.items() if not math.isnan(v)}  # AUC needs both classes
+
+
+def summarise_batch(flagged: DataFrame, predictions: DataFrame, champion: ChampionModel,
+                    batch_info: dict, audit: dict, params: dict[str, Any]) -> tuple[dict, dict]:
+    """Rows in = scored + quarantined (or an error), rules broken, tier shares, and the
+    model's performance when the batch carries labels. Report and MLflow metrics.
+
+    Quarantined rows are counted from the flagged rows (the quarantine table of a clean batch
+    has no partition to read back); scored rows from the predictions as written.
+    """
+    config = InferenceConfig.model_validate(params)
+    predictions = _this_batch(predictions, batch_info)
+    bad = flagged.filter(F.size(REASONS) > 0)
+    rows_in = flagged.count()
+    rows_scored, rows_quarantined = predictions.count(), bad.count()
+    if rows_in != rows_scored + rows_quarantined:
+        raise DataQualityError(f"{config.study} batch {batch_info['batch_id']}: rows in "
+                               f"{rows_in} != scored {rows_scored} + quarantined "
+                               f"{rows_quarantined}")
+    violations = (bad.select(F.explode(REASONS).alias("r"))
+                  .groupBy(F.col("r.rule").alias("rule"), F.col("r.column").alias("column"))
+                  .count().orderBy(F.desc("count"), "rule", "column").collect())
+    tiers = {r[RISK_TIER]: int(r["count"]) for r in
+             predictions.groupBy(RISK_TIER).count().collect()}
+    task = champion.reference_profile["task"]
+    # Two numeric columns of the scored rows (no person-level detail) for the metrics.
+    labelled = predictions.filter(F.col(LABEL).isNotNull()).select(LABEL, SCORE).toPandas()
+    performance = _performance(labelled, task, champion.threshold) if len(labelled) else {}
+    report = {
+        "study": config.study, **{k: batch_info[k] for k in ("batch_id", "created_at")},
+        "model": {"name": champion.name, "version": champion.version, "alias": champion.alias,
+                  "run_id": champion.run_id, "threshold": champion.threshold, "task": task},
+        "rows_in": rows_in, "rows_scored": rows_scored, "rows_quarantined": rows_quarantined,
+        "accounting_balanced": True,
+        "violations": [{"rule": r["rule"], "column": r["column"], "rows": int(r["count"])}
+                       for r in violations],
+        "risk_tiers": {"edges": config.risk_tiers.edges, "cut": config.risk_tiers.cut,
+                       "rows": {label: tiers.get(label, 0)
+                                for label in config.risk_tiers.labels}},
+        "labelled_rows": len(labelled), "performance": performance,
+        "columns": {k: v for k, v in audit.items() if k != "rows_flagged"},
+        "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    values = {"rows_in": rows_in, "rows_scored": rows_scored,
+              "rows_quarantined": rows_quarantined, "model_version": float(champion.version),
+              **{f"tier_{k}": v for k, v in report["risk_tiers"]["rows"].items()},
+              **{f"performance_{k}": v for k, v in performance.items()}}
+    logger.info("%s batch %s: %d rows, %d scored, %d quarantined (model %s v%s)", config.study,
+                batch_info["batch_id"], rows_in, rows_scored, rows_quarantined, champion.name,
+                champion.version)
+    return report, _history(values)
+
+
+def _history(values: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {k: {"value": float(v), "step": 0} for k, v in values.items() if v is not None}
+
+
+def measure_drift(features: DataFrame, predictions: DataFrame, champion: ChampionModel,
+                  batch_info: dict, inference_report: dict, params: dict[str, Any]
+                  ) -> tuple[dict, dict, dict]:
+    """PSI per feature and for the score, KS for numeric features, a drift flag per feature,
+    against the champion's reference profile (its training data). Returns the report, the
+    metrics of this run, and the batch's step of the monitoring time series."""
+    config = InferenceConfig.model_validate(params)
+    profile = champion.reference_profile
+    columns = [*profile["numeric_features"], *profile["categorical_features"]]
+    by_feature = compare(features, profile, columns, config.psi_threshold)
+    score_drift = compare(_this_batch(predictions, batch_info), profile, [SCORE],
+                          config.psi_threshold)[SCORE]
+    drifted = sorted(c for c, r in by_feature.items() if r["drifted"])
+    report = {
+        "study": config.study, "batch_id": batch_info["batch_id"],
+        "model": {"name": champion.name, "version": champion.version},
+        "reference": {"split": profile.get("split"), "rows": profile.get("rows"),
+                      "created_at": profile.get("created_at")},
+        "psi_threshold": config.psi_threshold, "drifted_features": drifted,
+        "score": score_drift, "features": by_feature,
+        "method": "PSI over reference deciles (numeric) or levels (categorical), nulls and "
+                  "unseen levels as their own bins; KS over the reference percentile grid",
+    }
+    if drifted:
+        logger.warning("%s batch %s: drift in %s (PSI > %.2f)", config.study,
+                       batch_info["batch_id"], drifted, config.psi_threshold)
+    values: dict[str, Any] = {"features_drifted": len(drifted), "psi.score": score_drift["psi"],
+                              "ks.score": score_drift["ks"]}
+    for column, result in by_feature.items():
+        values[f"psi.{column}"] = result["psi"]
+        if result["kind"] == "numeric":
+            values[f"ks.{column}"] = result["ks"]
+    counts = {k: inference_report[k] for k in ("rows_in", "rows_scored", "rows_quarantined")}
+    performance = {f"performance_{k}": v for k, v in inference_report["performance"].items()}
+    monitoring = {**counts, **performance, "model_version": float(champion.version),
+                  **{f"drift.{k}": v for k, v in values.items() if v is not None}}
+    return report, _history(values), monitoring

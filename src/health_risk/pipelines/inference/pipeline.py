@@ -1,0 +1,58 @@
+"""Batch inference: one generic template per study namespace.
+
+Each namespace scores the latest batch of ``<study>.synthetic_batches`` (or the one named by
+``<study>.inference.batch_id``) with ``models:/health_risk_<study>@champion``.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from health_risk.pipelines.feature_engineering.pipeline import LOOKUP_TABLES, STUDIES
+from health_risk.pipelines.inference.nodes import (
+    build_batch_features,
+    extract_batch_quarantine,
+    measure_drift,
+    score_batch,
+    select_batch,
+    summarise_batch,
+    validate_batch,
+)
+
+INGESTION, FEATURES, INFERENCE = ("params:ingestion", "params:feature_engineering",
+                                  "params:inference")
+
+
+def template(lookups: tuple[str, ...] = ()) -> Pipeline:
+    feature_inputs = {"flagged": "batch_flagged", "fe_params": FEATURES,
+                      **{name: f"{name}_table" for name in lookups}}
+    return Pipeline([
+        Node(select_batch, ["synthetic_batches", INFERENCE], ["scoring_batch", "batch_info"],
+             name="select_batch"),
+        Node(validate_batch, ["scoring_batch", INGESTION, FEATURES, INFERENCE],
+             ["batch_flagged", "batch_audit"], name="validate_batch"),
+        Node(extract_batch_quarantine, ["batch_flagged", "batch_info", INGESTION, FEATURES],
+             "batch_quarantine", name="extract_batch_quarantine"),
+        Node(build_batch_features, feature_inputs, "batch_features",
+             name="build_batch_features"),
+        Node(score_batch, ["batch_features", "champion_model", "batch_info", FEATURES,
+                           INFERENCE], "predictions", name="score_batch"),
+        Node(summarise_batch, ["batch_flagged", "predictions", "champion_model", "batch_info",
+                               "batch_audit", INFERENCE],
+             ["inference_report", "inference_metrics"], name="summarise_batch"),
+        Node(measure_drift, ["batch_features", "predictions", "champion_model", "batch_info",
+                             "inference_report", INFERENCE],
+             ["drift_report", "drift_metrics", "monitoring_metrics"], name="measure_drift"),
+    ])
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    pipelines = []
+    for study in STUDIES:
+        lookups = LOOKUP_TABLES.get(study, {})
+        pipelines.append(Pipeline(
+            template(tuple(lookups)), namespace=study,
+            parameters={f"params:{block}": f"params:{study}.{block}"
+                        for block in ("ingestion", "feature_engineering", "inference")},
+            inputs={f"{name}_table": dataset for name, dataset in lookups.items()},
+            tags=["inference", study],
+        ))
+    return sum(pipelines, Pipeline([]))

@@ -1,0 +1,36 @@
+"""The contract a batch of new people must meet: the study's ingestion rules, applied to
+values that are already decoded.
+
+A batch arrives in the validated table's schema, so the decoding half of each rule (missing
+codes, "none" codes, implied decimals) is dropped and the checking half (type, range, allowed
+codes, pattern, not-null, unique keys) is kept unchanged. The target may be absent or null
+(new people are usually unlabelled); the id columns may not be null (a prediction must be
+traceable to a person).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from health_risk.pipelines.feature_engineering.config import FeatureEngineeringConfig
+from health_risk.pipelines.ingestion.config import IngestionConfig
+
+DECODING = {"missing_codes": [], "zero_codes": [], "implied_decimals": 0}
+
+
+def batch_contract(ingestion_params: dict[str, Any], fe_params: dict[str, Any]) -> dict[str, Any]:
+    """The ingestion parameters rewritten for already-decoded batches (same schema, same
+    checks), ready for the ingestion nodes."""
+    ingestion = IngestionConfig.model_validate(ingestion_params)
+    features = FeatureEngineeringConfig.model_validate(fe_params)
+    columns = {}
+    for name, rule in ingestion.columns.items():
+        update = dict(DECODING)
+        if name == features.target.column:
+            update.update(required=False, nullable=True)
+        if name in features.id_columns:
+            update.update(nullable=False)
+        columns[name] = rule.model_copy(update=update).model_dump()
+    contract = ingestion.model_dump()
+    contract.update(columns=columns, rename={}, min_rows=1)
+    return IngestionConfig.model_validate(contract).model_dump()

@@ -1,0 +1,86 @@
+"""Validated synthetic-data configuration: one ``<study>.synthetic_data`` block per study.
+
+The columns, their types and allowed codes come from the study's ingestion contract, the id
+and target from its feature-engineering block; this block only says how to synthesise.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Code = int | float | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NumericShift(_Strict):
+    """``value * multiply + add``, then clipped to the column's range / allowed codes."""
+
+    add: float = 0.0
+    multiply: float = 1.0
+
+
+class CategoricalShift(_Strict):
+    """Raise the share of ``value`` to ``share`` by re-assigning randomly chosen other rows."""
+
+    value: Code
+    share: float = Field(gt=0.0, le=1.0)
+
+
+class ShiftConfig(_Strict):
+    """A controlled population shift applied to the sampled batch (off by default), so drift
+    monitoring can be demonstrated and tested: e.g. an older population, more smokers."""
+
+    enabled: bool = False
+    numeric: dict[str, NumericShift] = Field(default_factory=dict)
+    categorical: dict[str, CategoricalShift] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _something_to_shift(self) -> ShiftConfig:
+        if self.enabled and not (self.numeric or self.categorical):
+            raise ValueError("shift.enabled needs at least one numeric or categorical shift")
+        both = sorted(set(self.numeric) & set(self.categorical))
+        if both:
+            raise ValueError(f"shift lists {both} as both numeric and categorical")
+        return self
+
+
+class PrivacyConfig(_Strict):
+    # Synthetic rows identical to a real row (on every synthesised column) allowed in a batch;
+    # above it the batch is rejected and nothing is published.
+    max_exact_copies: int = Field(0, ge=0)
+    # Rows of each side in the distance-to-closest-record comparison (its cost is
+    # rows x rows x columns, so it is bounded; the exact-copy check covers the full table).
+    dcr_rows: int = Field(500, ge=20, le=20_000)
+
+
+class SyntheticDataConfig(_Strict):
+    study: str
+    synthesizer: Literal["gaussian_copula", "ctgan"] = "gaussian_copula"
+    # Gaussian copula only: "empirical" keeps every numeric column's observed shape (see
+    # synthetic_data/marginals.py); "parametric" lets SDV fit a distribution per column.
+    marginals: Literal["empirical", "parametric"] = "empirical"
+    # Keyword arguments for the SDV class, e.g. {epochs: 100} for CTGAN or
+    # {default_distribution: truncnorm} for the Gaussian copula.
+    synthesizer_options: dict[str, Any] = Field(default_factory=dict)
+    fit_rows: int = Field(5000, ge=50, le=1_000_000)  # bounded sample of TRAIN rows
+    batch_rows: int = Field(1000, ge=1, le=10_000_000)
+    seed: int = 7
+    # Identifier columns: never synthesised from real values, numbered 1..batch_rows instead.
+    sequence_columns: list[str] = Field(default_factory=list)
+    # Numeric columns the synthesizer should treat as categories (e.g. a month number, whose
+    # flat distribution a continuous marginal would smooth away).
+    categorical_columns: list[str] = Field(default_factory=list)
+    # Validated columns left out of the synthesizer (null in the batch).
+    exclude_columns: list[str] = Field(default_factory=list)
+    include_target: bool = True  # False: batches arrive unlabelled (target column null)
+    # Columns of the SDV quality report (column shapes, pair trends); null = every synthesised
+    # column. Pair trends cost grows with the square of the column count.
+    report_columns: list[str] | None = None
+    report_rows: int = Field(2000, ge=50, le=100_000)
+    shift: ShiftConfig = Field(default_factory=ShiftConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)

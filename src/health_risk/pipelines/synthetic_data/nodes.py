@@ -1,0 +1,231 @@
+"""Synthetic-data nodes: bounded TRAIN sample -> SDV synthesizer -> batch -> quality and
+privacy report -> published batch (only if no synthetic row copies a real one).
+
+A batch has the columns of the study's validated table (decoded values, the ingestion
+contract's types), plus lineage columns and a batch id and timestamp: the schema inference
+reads and validates with the same rules as ingestion.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import reduce
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from health_risk.datasets.lineage import LINEAGE_COLUMNS
+from health_risk.pipelines.feature_engineering.config import ID, FeatureEngineeringConfig
+from health_risk.pipelines.synthetic_data.assessment import (
+    distance_to_closest_record,
+    quality,
+    table_metadata,
+)
+from health_risk.pipelines.synthetic_data.marginals import CopulaWithEmpiricalMarginals
+from health_risk.pipelines.synthetic_data.schema import (
+    BATCH_CREATED_AT,
+    BATCH_ID,
+    SyntheticDataError,
+    batch_schema,
+    lineage_values,
+)
+from health_risk.pipelines.synthetic_data.shift import apply_shift
+from health_risk.split_rule import is_train, train_fraction_expr
+
+logger = logging.getLogger(__name__)
+
+
+def select_synthesizer_rows(primary: DataFrame, sd_params: dict[str, Any],
+                            ingestion_params: dict[str, Any], fe_params: dict[str, Any]
+                            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training rows, holdout rows) as small pandas frames of the synthesised columns.
+
+    Training rows come from the modeling TRAIN split only (same id rule as modeling), so a
+    synthetic batch never carries information from validation or test rows; the holdout (for
+    the privacy comparison) comes from the other rows. Both samples are bounded and seeded by a
+    hash of the id, so they do not depend on partitioning.
+    """
+    config, schema = batch_schema(sd_params, ingestion_params, fe_params)
+    features = FeatureEngineeringConfig.model_validate(fe_params)
+    train = is_train(ID, features.split_seed, features.train_fraction)
+    order = [train_fraction_expr(ID, config.seed), F.col(ID)]
+    columns = schema.synthesised
+    training = primary.filter(train).orderBy(*order).limit(config.fit_rows).select(*columns)
+    holdout = (primary.filter(~train).orderBy(*order).limit(config.privacy.dcr_rows)
+               .select(*columns))
+    training_rows, holdout_rows = (schema.typed(t.toPandas()) for t in (training, holdout))
+    if training_rows.empty:
+        raise SyntheticDataError(f"{config.study}: no TRAIN rows in the primary table to fit "
+                                 "a synthesizer on")
+    logger.info("%s: synthesizer fitted on %d TRAIN rows x %d columns", config.study,
+                len(training_rows), len(columns))
+    return training_rows, holdout_rows
+
+
+def _metadata(training_rows: pd.DataFrame, table: str, schema, normal_scores: list[str]):
+    """SDV metadata detected from the data, then corrected from the ingestion contract:
+    codes and text are categories, other numbers are numerical (integers with no decimal
+    places, unless replaced by normal scores); detection alone would call a state code an
+    address unit and a 0/1 flag ordinal."""
+    from sdv.metadata import Metadata
+
+    metadata = Metadata.detect_from_dataframes({table: training_rows})
+    # Identifiers are never synthesised (sequence_columns), so no column is a key; detection
+    # would otherwise take any column that happens to be unique in the sample.
+    if metadata.to_dict()["tables"][table].get("primary_key"):
+        metadata.remove_primary_key(table_name=table)
+    for column in schema.synthesised:
+        if column in schema.categorical:
+            metadata.update_column(column, table_name=table, sdtype="categorical")
+        else:
+            integer = schema.rules[column].type == "int" and column not in normal_scores
+            places = {"decimal_places": 0} if integer else {}
+            metadata.update_column(column, table_name=table, sdtype="numerical", **places)
+    metadata.validate()
+    return metadata
+
+
+def fit_synthesizer(training_rows: pd.DataFrame, sd_params: dict[str, Any],
+                    ingestion_params: dict[str, Any], fe_params: dict[str, Any]):
+    """Fit the configured SDV synthesizer: a Gaussian copula (by default over the columns'
+    empirical marginals) or CTGAN."""
+    from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer
+
+    config, schema = batch_schema(sd_params, ingestion_params, fe_params)
+    continuous = {c: schema.rules[c].type == "int" for c in schema.synthesised
+                  if c not in schema.categorical}
+    if config.synthesizer == "ctgan":
+        import torch
+
+        torch.manual_seed(config.seed)  # CTGAN's training is stochastic
+        metadata = _metadata(training_rows, config.study, schema, [])
+        synthesizer = CTGANSynthesizer(metadata, **config.synthesizer_options)
+        synthesizer.fit({config.study: training_rows})
+        return synthesizer
+    if config.marginals == "parametric":
+        metadata = _metadata(training_rows, config.study, schema, [])
+        synthesizer = GaussianCopulaSynthesizer(metadata, **config.synthesizer_options)
+        synthesizer.fit({config.study: training_rows})
+        return synthesizer
+    metadata = _metadata(training_rows, config.study, schema, list(continuous))
+    options = {"numerical_distributions": dict.fromkeys(continuous, "norm"),
+               **config.synthesizer_options}
+    return CopulaWithEmpiricalMarginals.fit(GaussianCopulaSynthesizer(metadata, **options),
+                                            config.study, training_rows, continuous)
+
+
+def sample_synthetic_batch(synthesizer, sd_params: dict[str, Any],
+                           ingestion_params: dict[str, Any], fe_params: dict[str, Any]
+                           ) -> pd.DataFrame:
+    """A batch of ``batch_rows`` new people in the validated table's schema, with fresh ids,
+    lineage, a batch id and timestamp, and the configured shift when it is enabled."""
+    config, schema = batch_schema(sd_params, ingestion_params, fe_params)
+    created = pd.Timestamp.now(tz="UTC")
+    batch_id = f"{config.study}-{created:%Y%m%dT%H%M%S%f}"
+    # SDV has no public seed argument on sample(): reset_sampling rewinds the transformers'
+    # own generators (which values are null), then the model's generator is seeded.
+    synthesizer.reset_sampling()
+    synthesizer._set_random_state(config.seed)
+    sampled = synthesizer.sample(config.batch_rows)[config.study]
+    rng = np.random.default_rng(config.seed)
+    sampled = apply_shift(sampled, config.shift, schema.rules, rng)
+    rows = len(sampled)
+    batch = pd.DataFrame(index=range(rows))
+    for column in schema.columns:
+        if column in schema.synthesised:
+            batch[column] = sampled[column].to_numpy()
+        elif column in schema.sequence:
+            numbers = pd.Series(range(1, rows + 1))
+            batch[column] = numbers if schema.rules[column].type != "string" else \
+                numbers.map(lambda n: f"{n:07d}")
+        else:
+            batch[column] = None
+    batch = schema.typed(batch)
+    for name, value in lineage_values(config.study, batch_id, rows).items():
+        batch[name] = value
+    batch[BATCH_ID] = batch_id
+    batch[BATCH_CREATED_AT] = created.isoformat()
+    logger.info("%s: sampled batch %s (%d rows, shift %s)", config.study, batch_id, rows,
+                "on" if config.shift.enabled else "off")
+    return batch
+
+
+def assess_synthetic_batch(synthesizer, training_rows: pd.DataFrame,
+                           holdout_rows: pd.DataFrame, candidate: pd.DataFrame,
+                           sd_params: dict[str, Any], ingestion_params: dict[str, Any],
+                           fe_params: dict[str, Any]) -> dict[str, Any]:
+    """SDV quality and diagnostic, and distance to closest record vs a real holdout."""
+    config, schema = batch_schema(sd_params, ingestion_params, fe_params)
+    report_columns = [c for c in (config.report_columns or schema.synthesised)
+                      if c in schema.synthesised]
+    synthetic = schema.typed(candidate[schema.synthesised])
+    return {
+        "quality": quality(training_rows, synthetic,
+                           table_metadata(synthesizer, config.study, report_columns),
+                           config.study, config.report_rows, config.seed),
+        "distance_to_closest_record": distance_to_closest_record(
+            training_rows, holdout_rows, synthetic,
+            table_metadata(synthesizer, config.study, schema.synthesised),
+            config.privacy.dcr_rows, config.seed),
+    }
+
+
+def count_exact_copies(candidate: DataFrame, real: DataFrame, columns: list[str]) -> int:
+    """Synthetic rows equal to some real row on every column (nulls equal nulls)."""
+    real_rows = real.select(*columns).dropDuplicates()
+    condition = reduce(lambda a, b: a & b,
+                       [candidate[c].eqNullSafe(real_rows[c]) for c in columns])
+    return candidate.join(real_rows, condition, "left_semi").count()
+
+
+def publish_synthetic_batch(candidate: DataFrame, primary: DataFrame,
+                            assessment: dict[str, Any], sd_params: dict[str, Any],
+                            ingestion_params: dict[str, Any], fe_params: dict[str, Any]
+                            ) -> tuple[dict[str, Any], dict[str, Any], DataFrame]:
+    """The privacy gate and the report: a batch with more exact copies of real rows (over
+    every row of the primary table, not a sample) than allowed is rejected; otherwise it is
+    published with its report and metrics."""
+    config, schema = batch_schema(sd_params, ingestion_params, fe_params)
+    meta = candidate.select(BATCH_ID, BATCH_CREATED_AT).first()
+    rows = candidate.count()
+    copies = count_exact_copies(candidate, primary, schema.synthesised)
+    if copies > config.privacy.max_exact_copies:
+        raise SyntheticDataError(
+            f"{config.study}: synthetic batch {meta[BATCH_ID]} rejected: {copies} of {rows} rows "
+            f"are exact copies of real rows on all {len(schema.synthesised)} synthesised "
+            f"columns (rule: privacy.max_exact_copies = {config.privacy.max_exact_copies}). "
+            "Nothing was published; fit on more rows, exclude near-unique columns or use "
+            "another synthesizer.")
+    quality_report = assessment["quality"]
+    dcr = assessment["distance_to_closest_record"]
+    report = {
+        "study": config.study, "batch_id": meta[BATCH_ID], "created_at": meta[BATCH_CREATED_AT],
+        "accepted": True, "rows": rows, "synthesizer": config.synthesizer,
+        "synthesizer_options": config.synthesizer_options, "fit_rows_limit": config.fit_rows,
+        "synthesised_columns": schema.synthesised, "sequence_columns": schema.sequence,
+        "null_columns": schema.left_null, "shift": config.shift.model_dump(),
+        "quality": quality_report,
+        "privacy": {"exact_copies": copies, "max_exact_copies": config.privacy.max_exact_copies,
+                    "compared_with_rows": primary.count(), "distance_to_closest_record": dcr},
+    }
+    metrics = {"rows": rows, "exact_copies": copies,
+               "quality_score": quality_report["score"],
+               "diagnostic_score": quality_report["diagnostic_score"],
+               **{f"quality_{k.lower().replace(' ', '_')}": v
+                  for k, v in quality_report["properties"].items()},
+               **{f"dcr_{k}": v for k, v in dcr.items()
+                  if k in ("overfitting_protection_score", "closer_to_training_share",
+                           "median_dcr_synthetic_to_training",
+                           "median_dcr_holdout_to_training")}}
+    metric_history = {k: {"value": float(v), "step": 0} for k, v in metrics.items()
+                      if v is not None}
+    published = candidate.withColumn(BATCH_CREATED_AT,
+                                     F.to_timestamp(F.col(BATCH_CREATED_AT)))
+    ordered = [*schema.columns, *[c for c in LINEAGE_COLUMNS if c in candidate.columns],
+               BATCH_CREATED_AT, BATCH_ID]
+    logger.info("%s: published batch %s (%d rows, quality %.3f, 0 exact copies)", config.study,
+                meta[BATCH_ID], rows, quality_report["score"] or float("nan"))
+    return report, metric_history, published.select(*ordered)

@@ -1,0 +1,50 @@
+"""Synthetic data: one generic template per study namespace.
+
+Reuse a fitted synthesizer without refitting by starting after the fit node, e.g.
+``kedro run --pipelines synthetic_data --from-nodes stroke.sample_synthetic_batch``.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from health_risk.pipelines.synthetic_data.nodes import (
+    assess_synthetic_batch,
+    fit_synthesizer,
+    publish_synthetic_batch,
+    sample_synthetic_batch,
+    select_synthesizer_rows,
+)
+
+STUDIES = ("brfss", "stroke", "insurance")
+CONFIG = ["params:synthetic_data", "params:ingestion", "params:feature_engineering"]
+
+
+def template() -> Pipeline:
+    return Pipeline([
+        Node(select_synthesizer_rows, ["primary", *CONFIG],
+             ["synthesizer_training_rows", "synthesizer_holdout_rows"],
+             name="select_synthesizer_rows"),
+        Node(fit_synthesizer, ["synthesizer_training_rows", *CONFIG], "synthesizer",
+             name="fit_synthesizer"),
+        Node(sample_synthetic_batch, ["synthesizer", *CONFIG], "synthetic_candidate@pandas",
+             name="sample_synthetic_batch"),
+        Node(assess_synthetic_batch,
+             ["synthesizer", "synthesizer_training_rows", "synthesizer_holdout_rows",
+              "synthetic_candidate@pandas", *CONFIG],
+             "synthetic_assessment", name="assess_synthetic_batch"),
+        Node(publish_synthetic_batch,
+             ["synthetic_candidate@spark", "primary", "synthetic_assessment", *CONFIG],
+             ["synthetic_report", "synthetic_metrics", "synthetic_batches"],
+             name="publish_synthetic_batch"),
+    ])
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return sum(
+        (Pipeline(template(), namespace=study,
+                  parameters={f"params:{block}": f"params:{study}.{block}"
+                              for block in ("synthetic_data", "ingestion",
+                                            "feature_engineering")},
+                  tags=["synthetic_data", study])
+         for study in STUDIES),
+        Pipeline([]),
+    )
