@@ -91,7 +91,7 @@ def validate_batch(batch: DataFrame, ingestion_params: dict[str, Any],
             f"{config.study}: {bad} of {rows} batch rows break the contract "
             f"({bad / rows:.1%} > max_quarantine_share {config.max_quarantine_share:.0%}); the "
             "batch is not scored. See the rules in <study>.ingestion.")
-    return flagged, {**audit, "rows_flagged": bad}
+    return flagged, {**audit, "rows_in": rows, "rows_flagged": bad}
 
 
 def extract_batch_quarantine(flagged: DataFrame, batch_info: dict,
@@ -176,14 +176,15 @@ def summarise_batch(flagged: DataFrame, predictions: DataFrame, champion: Champi
     """Rows in = scored + quarantined (or an error), rules broken, tier shares, and the
     model's performance when the batch carries labels. Report and MLflow metrics.
 
-    Quarantined rows are counted from the flagged rows (the quarantine table of a clean batch
-    has no partition to read back); scored rows from the predictions as written.
+    Rows in and quarantined are the counts ``validate_batch`` took on the flagged rows (the
+    quarantine table of a clean batch has no partition to read back); scored rows are counted
+    from the predictions as written.
     """
     config = InferenceConfig.model_validate(params)
     predictions = _this_batch(predictions, batch_info)
     bad = flagged.filter(F.size(REASONS) > 0)
-    rows_in = flagged.count()
-    rows_scored, rows_quarantined = predictions.count(), bad.count()
+    rows_in, rows_quarantined = audit["rows_in"], audit["rows_flagged"]
+    rows_scored = predictions.count()
     if rows_in != rows_scored + rows_quarantined:
         raise DataQualityError(f"{config.study} batch {batch_info['batch_id']}: rows in "
                                f"{rows_in} != scored {rows_scored} + quarantined "
@@ -209,7 +210,7 @@ def summarise_batch(flagged: DataFrame, predictions: DataFrame, champion: Champi
                        "rows": {label: tiers.get(label, 0)
                                 for label in config.risk_tiers.labels}},
         "labelled_rows": len(labelled), "performance": performance,
-        "columns": {k: v for k, v in audit.items() if k != "rows_flagged"},
+        "columns": {k: v for k, v in audit.items() if k not in ("rows_in", "rows_flagged")},
         "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     values = {"rows_in": rows_in, "rows_scored": rows_scored,
