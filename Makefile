@@ -6,7 +6,7 @@ KEDRO  := $(BIN)/kedro
 STAMP  := $(VENV)/.installed-stamp
 RAW    := data/01_raw
 
-.PHONY: install run sample-data test viz mlflow-ui bench clean-data
+.PHONY: install run sample-data test viz mlflow-ui bench clean-data report-screenshot
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,20 @@ viz: install
 
 mlflow-ui: install
 	$(KEDRO) mlflow ui
+
+# The HTML report rendered by headless Chromium (Debian: apt install chromium) into a PNG next to
+# it: a check that the charts draw offline. The flags keep Chromium off the network.
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+REPORT   := data/08_reporting/report.html
+report-screenshot:
+	@test -n "$(CHROMIUM)" || { echo "Chromium not found: apt install chromium"; exit 1; }
+	@test -f $(REPORT) || { echo "$(REPORT) missing: make run first"; exit 1; }
+	profile=$$(mktemp -d) && $(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-quic \
+	  --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+	  --user-data-dir=$$profile --hide-scrollbars --virtual-time-budget=20000 \
+	  --window-size=1400,12000 --screenshot=$(abspath data/08_reporting/report.png) \
+	  file://$(abspath $(REPORT)) 2>/dev/null; status=$$?; rm -rf $$profile; exit $$status
+	@echo "wrote data/08_reporting/report.png"
 
 bench: install
 	$(BIN)/python bench/bench_ingestion.py

@@ -1,14 +1,20 @@
 """End to end through KedroSession with ``--env test``: sample raw files in their real formats,
 then the default pipeline (ingestion -> feature engineering -> modeling -> synthetic data ->
-inference), in a scratch copy of the project so the repository's data/ and MLflow store are
-untouched."""
+inference -> reporting), in a scratch copy of the project so the repository's data/ and MLflow
+store are untouched. The same finished project then runs the notebook, ``kedro viz build`` and,
+when Chromium is installed, renders the HTML report headless."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -23,6 +29,8 @@ def project_copy(tmp_path_factory):
     (root / "src").mkdir()  # the package itself is installed; bootstrap wants the folder
     shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
     shutil.copy(PROJECT / ".telemetry", root / ".telemetry")
+    shutil.copytree(PROJECT / "notebooks", root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     return root
 
 
@@ -36,11 +44,20 @@ def _run(root: Path, pipeline: str, monkeypatch) -> None:
         session.run(pipeline_names=[pipeline])
 
 
+@pytest.fixture(scope="module")
+def finished_project(spark, project_copy):
+    """sample_data, then the default pipeline, once for every test of this module."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _run(project_copy, "sample_data", monkeypatch)
+        _run(project_copy, "__default__", monkeypatch)
+    return project_copy
+
+
 @pytest.mark.slow
-def test_sample_data_then_ingestion_writes_every_layer_and_mlflow_run(
-    spark, project_copy, monkeypatch
+def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
+    spark, finished_project
 ):
-    _run(project_copy, "sample_data", monkeypatch)
+    project_copy = finished_project
     raw = project_copy / "data" / "01_raw"
     assert (raw / "brfss" / "LLCP2023.XPT").read_bytes().startswith(b"HEADER RECORD*******")
     assert (raw / "census" / "est22us.xls").stat().st_size > 0
@@ -48,7 +65,6 @@ def test_sample_data_then_ingestion_writes_every_layer_and_mlflow_run(
     header = (raw / "stroke" / "healthcare-dataset-stroke-data.csv").read_text().splitlines()[0]
     assert header.startswith("Full Name,")  # conf/test asks for the personal columns
 
-    _run(project_copy, "__default__", monkeypatch)
     for study in STUDIES:
         intermediate = project_copy / "data" / "02_intermediate" / study
         assert list((intermediate / "validated").glob("*.parquet")), study
@@ -114,3 +130,111 @@ def test_sample_data_then_ingestion_writes_every_layer_and_mlflow_run(
             str(project_copy / "data" / "07_model_output" / study / "predictions"))
         assert predictions.filter(predictions.batch_id == synthetic["batch_id"]).count() == \
             inference["rows_scored"]
+
+
+@pytest.mark.slow
+def test_reporting_writes_validated_manifests_charts_and_the_html_report(spark,
+                                                                       finished_project):
+    reporting = finished_project / "data" / "08_reporting"
+    aggregates = reporting / "insurance" / "aggregates"
+    tables = sorted(p.stem for p in aggregates.glob("*.csv"))
+    assert tables == ["charges_by_age", "charges_by_bmi_category", "charges_by_region",
+                      "charges_by_sex_and_smoker", "smokers_by_region"]
+    validation = json.loads((aggregates / "manifest_validation.json").read_text())
+    assert validation["valid"] and validation["tables"] == len(tables)
+    for table in tables:
+        manifest = json.loads((aggregates / f"{table}.manifest.json").read_text())
+        (uri,) = manifest["fileLocations"][0]["URIs"]
+        assert uri == (aggregates / f"{table}.csv").resolve().as_uri()
+        assert manifest["globalUploadSettings"]["containsHeader"] == "true"
+
+    # The CSV equals a pandas computation on the same ingested (primary) rows.
+    primary = spark.read.parquet(
+        str(finished_project / "data/03_primary/insurance/primary")).toPandas()
+    expected = (primary.groupby("region")["charges"].agg(["size", "mean", "max", "min"])
+                .reset_index().set_axis(["region", "rows", "mean_charges", "max_charges",
+                                         "min_charges"], axis=1))
+    written = pd.read_csv(aggregates / "charges_by_region.csv")
+    pd.testing.assert_frame_equal(written, expected, check_dtype=False, rtol=1e-9)
+
+    for study in ("brfss", "stroke", "insurance"):
+        charts = reporting / study / "charts"
+        for kind in ("bar", "pie", "line"):
+            assert (charts / f"{kind}_chart.png").read_bytes().startswith(b"\x89PNG")
+            assert json.loads((charts / f"{kind}_chart.json").read_text())["data"]
+        tiers = pd.read_csv(reporting / study / "risk_tiers.csv")
+        inference = json.loads((reporting / study / "inference_report.json").read_text())
+        assert tiers["rows"].sum() == inference["rows_scored"]
+
+    estimates = pd.read_csv(reporting / "brfss" / "area_estimates.csv")
+    assert {"observed_weighted", "observed_unweighted", "predicted_weighted",
+            "state_poverty_pct"} <= set(estimates.columns)
+    assert estimates["respondents"].sum() == json.loads(
+        (reporting / "brfss" / "area_summary.json").read_text())["observed"]["respondents"]
+    area_map = json.loads((reporting / "brfss" / "charts" / "area_map.json").read_text())
+    assert area_map["data"][0]["type"] == "choropleth" and area_map["data"][0]["locations"]
+
+    html = (reporting / "report.html").read_text()
+    figures = int(re.search(r'name="health-risk-figures" content="(\d+)"', html).group(1))
+    assert figures >= 3 * 5 + 1  # per study: 3 aggregates, tiers, drift; plus the map
+    assert html.count('Plotly.newPlot("figure-') == figures
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{finished_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("health_risk")
+    run = next(r for r in client.search_runs([experiment.experiment_id])
+               if "mlflow.parentRunId" not in r.data.tags)
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "reporting")}
+    assert "reporting/report.html" in logged
+
+
+@pytest.mark.slow
+def test_notebook_executes_against_the_catalog(finished_project, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("KEDRO_ENV", "test")
+    notebook = nbformat.read(finished_project / "notebooks" / "explore_data.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(finished_project / "notebooks")}}
+                   ).execute()
+    printed = "".join(output.get("text", "") for cell in notebook.cells
+                      if cell.cell_type == "code" for output in cell.get("outputs", []))
+    assert "environment: test" in printed and "brfss" in printed
+
+
+@pytest.mark.slow
+def test_kedro_viz_build_shows_pipelines_namespaces_and_layers(finished_project):
+    env = {**os.environ, "KEDRO_ENV": "test"}
+    subprocess.run([str(Path(sys.executable).parent / "kedro"), "viz", "build"],
+                   cwd=finished_project, env=env, check=True, capture_output=True,
+                   timeout=300)
+    main = json.loads((finished_project / "build" / "api" / "main").read_text())
+    from health_risk.pipeline_registry import register_pipelines
+
+    assert {p["id"] for p in main["pipelines"]} == set(register_pipelines())
+    assert {"brfss", "stroke", "insurance"} <= set(main["modular_pipelines"])
+    assert main["layers"] == ["raw", "intermediate", "primary", "feature", "model_input",
+                              "models", "model_output", "reporting"]
+    data = [n for n in main["nodes"] if n["type"] == "data"]
+    assert data and all(n.get("layer") for n in data)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
+def test_html_report_renders_every_chart_in_headless_chromium(finished_project, tmp_path):
+    report = finished_project / "data" / "08_reporting" / "report.html"
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=20000", "--dump-dom", report.as_uri()],
+        check=True, capture_output=True, text=True, timeout=180).stdout
+    figures = int(re.search(r'name="health-risk-figures" content="(\d+)"', dom).group(1))
+    # plotly.js replaces each empty chart div by a plot container with SVG layers.
+    assert dom.count('class="plot-container plotly"') == figures
+    assert dom.count("choroplethlocation") >= 50  # the state map drew its states, offline

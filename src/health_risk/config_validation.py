@@ -15,17 +15,20 @@ from health_risk.pipelines.feature_engineering.config import FeatureEngineeringC
 from health_risk.pipelines.inference.config import InferenceConfig
 from health_risk.pipelines.ingestion.config import IngestionConfig
 from health_risk.pipelines.modeling.config import ModelingConfig
+from health_risk.pipelines.reporting.config import ReportConfig, ReportingConfig
 from health_risk.pipelines.sample_data.config import SampleDataConfig
 from health_risk.pipelines.synthetic_data.config import SyntheticDataConfig
 
 # Top-level blocks, and blocks found under any study namespace (``<study>.<block>``).
-TOP_LEVEL_MODELS: dict[str, type[BaseModel]] = {"sample_data": SampleDataConfig}
+TOP_LEVEL_MODELS: dict[str, type[BaseModel]] = {"sample_data": SampleDataConfig,
+                                                 "report": ReportConfig}
 STUDY_MODELS: dict[str, type[BaseModel]] = {
     "ingestion": IngestionConfig,
     "feature_engineering": FeatureEngineeringConfig,
     "modeling": ModelingConfig,
     "synthetic_data": SyntheticDataConfig,
     "inference": InferenceConfig,
+    "reporting": ReportingConfig,
 }
 
 

@@ -9,7 +9,8 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 # Pipelines that make up the end-to-end run, in data-flow order.
-END_TO_END = ("ingestion", "feature_engineering", "modeling", "synthetic_data", "inference")
+END_TO_END = ("ingestion", "feature_engineering", "modeling", "synthetic_data", "inference",
+              "reporting")
 
 
 def register_pipelines() -> dict[str, Pipeline]:

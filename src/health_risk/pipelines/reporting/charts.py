@@ -1,0 +1,100 @@
+"""Charts of small aggregated tables: plotly figures (kedro-viz preview, HTML report) and the
+same charts drawn with matplotlib for PNG files."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import plotly.graph_objects as go
+
+from health_risk.pipelines.reporting.config import ChartSpec
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f"]
+
+
+def _labels(table: pd.DataFrame, column: str) -> list[str]:
+    # Nulls are their own group in the aggregates; show them as such, not as "nan".
+    return ["(missing)" if pd.isna(v) else str(v) for v in table[column]]
+
+
+def _ordered(table: pd.DataFrame, spec: ChartSpec) -> pd.DataFrame:
+    if not spec.order:
+        return table.sort_values(spec.x, na_position="last", kind="stable")
+    # Configured categories first, in their order; others after them; nulls last.
+    rank = {label: i for i, label in enumerate(spec.order)}
+    position = table[spec.x].map(lambda v: len(rank) + 1 if pd.isna(v)
+                                 else rank.get(str(v), len(rank)))
+    return table.assign(_position=position).sort_values("_position", kind="stable").drop(
+        columns="_position")
+
+
+def plotly_chart(kind: str, table: pd.DataFrame, spec: ChartSpec) -> go.Figure:
+    table = _ordered(table, spec)
+    x, y = _labels(table, spec.x), table[spec.y].astype(float).tolist()
+    if kind == "pie":
+        trace = go.Pie(labels=x, values=y, sort=False, hole=0.35,
+                       marker={"colors": PALETTE}, textinfo="label+percent")
+    elif kind == "bar":
+        trace = go.Bar(x=x, y=y, marker_color=PALETTE[0], name=spec.y)
+    elif kind == "line":
+        numeric = pd.api.types.is_numeric_dtype(table[spec.x])
+        trace = go.Scatter(x=table[spec.x].tolist() if numeric else x, y=y,
+                           mode="lines+markers", line={"color": PALETTE[0]}, name=spec.y)
+    else:
+        raise ValueError(f"unknown chart kind '{kind}' (bar, pie, line)")
+    figure = go.Figure(trace)
+    figure.update_layout(title=spec.title, template="plotly_white", height=380,
+                         margin={"l": 60, "r": 20, "t": 60, "b": 60})
+    if kind != "pie":
+        figure.update_xaxes(title=spec.x_label or spec.x)
+        figure.update_yaxes(title=spec.y_label or spec.y)
+    return figure
+
+
+def matplotlib_chart(kind: str, table: pd.DataFrame, spec: ChartSpec):
+    table = _ordered(table, spec)
+    x, y = _labels(table, spec.x), table[spec.y].astype(float).to_numpy()
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    if kind == "pie":
+        axes.pie(y, labels=x, autopct="%1.1f%%", colors=PALETTE[: len(x)],
+                 wedgeprops={"width": 0.65})
+        axes.axis("equal")
+    elif kind == "bar":
+        axes.bar(x, y, color=PALETTE[0])
+        axes.tick_params(axis="x", labelrotation=30)
+    elif kind == "line":
+        numeric = pd.api.types.is_numeric_dtype(table[spec.x])
+        axes.plot(table[spec.x] if numeric else x, y, marker="o", color=PALETTE[0])
+    else:
+        raise ValueError(f"unknown chart kind '{kind}' (bar, pie, line)")
+    if kind != "pie":
+        axes.set(xlabel=spec.x_label or spec.x, ylabel=spec.y_label or spec.y)
+        axes.grid(axis="y", alpha=0.3)
+    axes.set_title(spec.title)
+    figure.tight_layout()
+    return figure
+
+
+def bar_figure(x: list[str], y: list[float], title: str, x_label: str, y_label: str,
+               text: list[str] | None = None) -> go.Figure:
+    """A plain bar chart for tables that are not configured aggregates (tiers, drift)."""
+    figure = go.Figure(go.Bar(x=x, y=y, text=text, marker_color=PALETTE[0]))
+    figure.update_layout(title=title, template="plotly_white", height=360,
+                         margin={"l": 60, "r": 20, "t": 60, "b": 80})
+    figure.update_xaxes(title=x_label)
+    figure.update_yaxes(title=y_label)
+    return figure
+
+
+def empty_figure(title: str, message: str) -> go.Figure:
+    figure = go.Figure()
+    figure.update_layout(title=title, template="plotly_white", height=240,
+                         xaxis={"visible": False}, yaxis={"visible": False},
+                         annotations=[{"text": message, "showarrow": False,
+                                       "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}])
+    return figure

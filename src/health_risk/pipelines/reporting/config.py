@@ -1,0 +1,113 @@
+"""Validated reporting configuration: one ``<study>.reporting`` block per study."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Statistic = Literal["mean", "min", "max", "stddev", "sum", "weighted_mean"]
+ROWS = "rows"  # every aggregate table counts its rows in this column
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AggregateSpec(_Strict):
+    """``group_by`` columns, then ``<statistic>_<column>`` for each measure and ``rows``.
+
+    ``stddev`` is the sample standard deviation (n - 1); ``weighted_mean`` needs ``weight``.
+    Rows whose group value is null form their own group, so no row goes uncounted."""
+
+    description: str = ""
+    group_by: list[str] = Field(min_length=1)
+    measures: dict[str, list[Statistic]] = Field(default_factory=dict)
+    weight: str | None = None
+
+    @model_validator(mode="after")
+    def _weight_when_weighted(self) -> AggregateSpec:
+        weighted = [c for c, stats in self.measures.items() if "weighted_mean" in stats]
+        if weighted and not self.weight:
+            raise ValueError(f"weighted_mean of {weighted} needs `weight:` (the weight column)")
+        return self
+
+    def columns(self) -> list[str]:
+        """The header of the table, in order (the manifest validation checks files against it)."""
+        return [*self.group_by, ROWS,
+                *[f"{stat}_{column}" for column, stats in self.measures.items()
+                  for stat in stats]]
+
+
+class ChartSpec(_Strict):
+    """A chart of one aggregate table: bar and line plot ``y`` against ``x``; pie shows the
+    share of ``y`` for each ``x``."""
+
+    table: str
+    x: str
+    y: str
+    title: str
+    x_label: str | None = None
+    y_label: str | None = None
+    # Category order along x (labels sort as text otherwise: "100-200k" before "15-25k").
+    order: list[str] | None = None
+
+
+class ChartsConfig(_Strict):
+    bar: ChartSpec
+    pie: ChartSpec
+    line: ChartSpec
+
+
+class ManifestConfig(_Strict):
+    """``globalUploadSettings`` of the QuickSight manifests (the CSVs are written to match)."""
+
+    format: Literal["CSV"] = "CSV"
+    delimiter: Literal[","] = ","
+    text_qualifier: Literal['"'] = '"'
+    contains_header: bool = True
+
+
+class PopulationConfig(_Strict):
+    """Survey-weighted prevalence of the target by area, observed on the primary table and
+    predicted from the champion's scores on the latest scored batch."""
+
+    area: str  # area label in primary and predictions (e.g. state postal code)
+    area_code: str  # area code joined to the map (e.g. state FIPS)
+    target: str = "label"
+    weight: str = "survey_weight"
+    covariate: str | None = None  # an area-level figure shown beside the estimates
+    covariate_label: str | None = None
+    target_label: str = "prevalence"
+    # Areas with fewer respondents are shown but flagged: their estimates are unstable.
+    min_respondents: int = Field(50, ge=1)
+
+
+class ReportingConfig(_Strict):
+    study: str
+    title: str
+    aggregates: dict[str, AggregateSpec] = Field(min_length=1)
+    charts: ChartsConfig
+    manifest: ManifestConfig = Field(default_factory=ManifestConfig)
+    population: PopulationConfig | None = None
+    top_features: int = Field(15, ge=1)
+
+    @model_validator(mode="after")
+    def _charts_use_known_columns(self) -> ReportingConfig:
+        for kind in ("bar", "pie", "line"):
+            chart: ChartSpec = getattr(self.charts, kind)
+            if chart.table not in self.aggregates:
+                raise ValueError(f"charts.{kind}.table '{chart.table}' is not one of the "
+                                 f"aggregates {sorted(self.aggregates)}")
+            columns = self.aggregates[chart.table].columns()
+            unknown = [c for c in (chart.x, chart.y) if c not in columns]
+            if unknown:
+                raise ValueError(f"charts.{kind}: column(s) {unknown} are not in table "
+                                 f"'{chart.table}' (columns: {columns})")
+        return self
+
+
+class ReportConfig(_Strict):
+    """The top-level ``report`` block: the HTML report across studies."""
+
+    title: str = "health-risk report"

@@ -1,0 +1,291 @@
+"""Reporting nodes: aggregates with QuickSight manifests, charts, population estimates, risk
+tiers and the HTML report. Heavy work stays in Spark; only grouped results reach pandas."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from pyspark.sql import DataFrame
+
+from health_risk.pipelines.reporting import sections as blocks
+from health_risk.pipelines.reporting.aggregates import aggregate_table
+from health_risk.pipelines.reporting.charts import (
+    bar_figure,
+    empty_figure,
+    matplotlib_chart,
+    plotly_chart,
+)
+from health_risk.pipelines.reporting.config import ReportConfig, ReportingConfig
+from health_risk.pipelines.reporting.html import render_report
+from health_risk.pipelines.reporting.manifest import (
+    ManifestError,
+    build_manifests,
+    check_manifests,
+)
+from health_risk.pipelines.reporting.population import __doc__ as POPULATION_METHOD
+from health_risk.pipelines.reporting.population import (
+    area_map,
+    combine,
+    observed_by_area,
+    predicted_by_area,
+)
+from health_risk.pipelines.reporting.scored import TIER_COLUMNS, latest_batch, risk_tier_table
+
+logger = logging.getLogger(__name__)
+
+CHART_KINDS = ("bar", "pie", "line")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _loaded(partitions: dict[str, Callable[[], pd.DataFrame] | pd.DataFrame]
+            ) -> dict[str, pd.DataFrame]:
+    """PartitionedDataset loads lazily (name -> loader); accept loaded frames too."""
+    return {name: part() if callable(part) else part for name, part in partitions.items()}
+
+
+# --- aggregates, manifests, charts -------------------------------------------------------------
+def build_aggregate_tables(primary: DataFrame, params: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Every configured aggregate of ``<study>.primary``, computed in Spark."""
+    config = ReportingConfig.model_validate(params)
+    tables = {name: aggregate_table(primary, name, spec, config.study)
+              for name, spec in config.aggregates.items()}
+    logger.info("%s: %d aggregate tables (%s)", config.study, len(tables),
+                ", ".join(f"{name}: {len(t)} rows" for name, t in tables.items()))
+    return tables
+
+
+def write_aggregate_manifests(aggregate_tables: dict[str, Any],
+                              params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One QuickSight manifest per written table (URIs resolved by the dataset)."""
+    config = ReportingConfig.model_validate(params)
+    return build_manifests(list(aggregate_tables), config.manifest)
+
+
+def validate_aggregate_manifests(manifests: dict[str, dict[str, Any]],
+                                 params: dict[str, Any]) -> dict[str, Any]:
+    """Stop the run unless every manifest entry names an existing, non-empty CSV whose header
+    is the table's configured columns; the report lists every file checked."""
+    config = ReportingConfig.model_validate(params)
+    entries, problems = check_manifests(manifests, config.aggregates, config.manifest)
+    if problems:
+        raise ManifestError(f"{config.study}: QuickSight manifest validation failed "
+                            f"({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems))
+    return {"study": config.study, "valid": True, "tables": len(manifests),
+            "files": entries, "checked_at": _now()}
+
+
+def plot_aggregate_charts(aggregate_tables: dict[str, Any], params: dict[str, Any]):
+    """Bar, pie and line charts of the configured tables: three plotly figures (kedro-viz
+    preview, HTML report), then the same three drawn for PNG files."""
+    config = ReportingConfig.model_validate(params)
+    tables = _loaded(aggregate_tables)
+    specs = [(kind, getattr(config.charts, kind)) for kind in CHART_KINDS]
+    plotly_figures = [plotly_chart(kind, tables[spec.table], spec) for kind, spec in specs]
+    png_figures = [matplotlib_chart(kind, tables[spec.table], spec) for kind, spec in specs]
+    return (*plotly_figures, *png_figures)
+
+
+# --- scored batches ------------------------------------------------------------------------------
+def summarise_risk_tiers(predictions: DataFrame | None, params: dict[str, Any]):
+    """Risk-tier distribution of the latest scored batch (empty when nothing is scored)."""
+    config = ReportingConfig.model_validate(params)
+    title = f"{config.study}: risk tiers of the latest scored batch"
+    if predictions is None:
+        return pd.DataFrame(columns=TIER_COLUMNS), empty_figure(title, "no scored batch yet: run the inference pipeline")
+    batch, info = latest_batch(predictions)
+    table = risk_tier_table(batch)
+    if table.empty:
+        return table, empty_figure(title, "the latest batch has no scored rows")
+    share = "weighted_share" if table["weighted_share"].notna().any() else "share"
+    figure = bar_figure(table["risk_tier"].astype(str).tolist(), table[share].tolist(),
+                        f"{title} ({info['batch_id']}, {info['model_name']} "
+                        f"v{info['model_version']})", "risk tier",
+                        "survey-weighted share" if share == "weighted_share" else "share of rows",
+                        text=[f"{v:.1%}" for v in table[share]])
+    return table, figure
+
+
+def estimate_area_prevalence(primary: DataFrame, predictions: DataFrame | None,
+                             params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Observed (weighted and unweighted) and predicted prevalence by area."""
+    config = ReportingConfig.model_validate(params)
+    population = config.population
+    if population is None:
+        raise ValueError(f"{config.study}.reporting.population is not configured, but the "
+                         "population nodes are wired for this study")
+    observed, observed_total = observed_by_area(primary, population, config.study)
+    batch, info = latest_batch(predictions) if predictions is not None else (None, {})
+    predicted, predicted_total = predicted_by_area(batch, population)
+    table = combine(observed, predicted, population)
+    summary = {
+        "study": config.study, "area": population.area, "weight": population.weight,
+        "target": population.target, "target_label": population.target_label,
+        "areas": int(table[population.area].notna().sum()),
+        "small_sample_areas": table.loc[table["small_sample"].fillna(False).astype(bool),
+                                        population.area].dropna().tolist(),
+        "min_respondents": population.min_respondents,
+        "observed": observed_total, "predicted": predicted_total, "scored_batch": info,
+        "method": " ".join(POPULATION_METHOD.split()),
+    }
+    return table, summary
+
+
+def plot_area_map(estimates: pd.DataFrame, summary: dict[str, Any],
+                  boundaries: dict[str, Any], params: dict[str, Any]) -> go.Figure:
+    config = ReportingConfig.model_validate(params)
+    return area_map(estimates, boundaries, config.population,
+                    f"{config.study}: {config.population.target_label} by {config.population.area}")
+
+
+# --- report sections and HTML ----------------------------------------------------------------------
+def _primary_metric(evaluation: dict[str, Any]) -> tuple[str, float | None]:
+    metric = evaluation.get("primary_metric")
+    return metric, (evaluation.get("test") or {}).get(metric)
+
+
+def build_study_section(validation_report: dict, evaluation_report: dict, registration: dict,
+                        gate_decision: dict, subgroup_metrics: pd.DataFrame,
+                        shap_importance: pd.DataFrame, performance_plot: bytes,
+                        calibration_plot: bytes, error_plot: bytes, shap_plot: bytes,
+                        aggregate_tables: dict[str, Any], manifest_validation: dict,
+                        bar_chart: go.Figure, pie_chart: go.Figure, line_chart: go.Figure,
+                        risk_tiers: pd.DataFrame, risk_tier_chart: go.Figure,
+                        inference_report: dict | None, drift_report: dict | None,
+                        params: dict[str, Any]) -> dict[str, Any]:
+    """One study's part of the report: key figures, model evaluation, explanations, subgroup
+    metrics, aggregates with their manifests, the latest batch (tiers, drift), data quality."""
+    config = ReportingConfig.model_validate(params)
+    task = evaluation_report.get("task")
+    metric, value = _primary_metric(evaluation_report)
+    scored = inference_report or {}
+    drift = drift_report or {}
+    overview = {
+        "study": config.study, "task": task,
+        "rows_read": validation_report.get("rows_read"),
+        "rows_quarantined": validation_report.get("rows_quarantined"),
+        "model": f"{registration.get('model_name')} v{registration.get('version')}",
+        "alias": gate_decision.get("alias"),
+        "test_metric": f"{metric} {value:.3f}" if value is not None else None,
+        "scored_with": (f"v{scored['model']['version']} ({scored['model']['alias']})"
+                        if scored else None),
+        "batch_rows_scored": scored.get("rows_scored"),
+        "batch_rows_quarantined": scored.get("rows_quarantined"),
+        "drifted_features": len(drift.get("drifted_features") or []) if drift else None,
+    }
+    key_figures = [
+        blocks.key_figure("rows read at ingestion", validation_report.get("rows_read")),
+        blocks.key_figure("rows quarantined at ingestion",
+                          validation_report.get("rows_quarantined")),
+        blocks.key_figure("model of this run", f"{overview['model']} "
+                          f"({gate_decision.get('alias')})"),
+        blocks.key_figure(f"test {metric}", value),
+        blocks.key_figure("latest batch scored with", overview["scored_with"]),
+        blocks.key_figure("batch rows scored / quarantined",
+                          f"{scored['rows_scored']:,} / {scored['rows_quarantined']:,}"
+                          if scored else None),
+        blocks.key_figure("drifted features", overview["drifted_features"]),
+        blocks.key_figure("score PSI", (drift.get("score") or {}).get("psi")),
+    ]
+    classification = task == "classification"
+    model_blocks = [
+        blocks.metrics_block("Validation and test metrics",
+                             {"validation": evaluation_report.get("validation", {}),
+                              "test": evaluation_report.get("test", {})}),
+        blocks.text_block("Champion gate", "; ".join(gate_decision.get("reasons", []))
+                          + f" (alias: {gate_decision.get('alias')}, calibration: "
+                          f"{evaluation_report.get('calibration', 'n/a')}, threshold: "
+                          f"{evaluation_report.get('threshold')} chosen on "
+                          f"{evaluation_report.get('chosen_on', 'validation')})."),
+        blocks.image_block("ROC and precision-recall curves (test)" if classification
+                           else "Predicted vs actual and residuals (test)", performance_plot),
+        blocks.image_block("Calibration curve (test)" if classification
+                           else "Mean actual vs predicted by decile (test)", calibration_plot),
+        blocks.image_block("Confusion matrix at the chosen threshold (test)" if classification
+                           else "Residual distribution (test)", error_plot),
+        blocks.image_block("SHAP summary", shap_plot),
+        blocks.table_block("Feature importance (mean |SHAP|)",
+                           shap_importance.head(config.top_features)),
+        blocks.table_block("Subgroup metrics (test)", subgroup_metrics,
+                           note="Subgroups smaller than the configured minimum are left out."),
+    ]
+    aggregate_blocks = [
+        blocks.figure_block(chart.layout.title.text or kind, chart)
+        for kind, chart in zip(CHART_KINDS, (bar_chart, pie_chart, line_chart), strict=True)
+    ] + [blocks.table_block(f"{name}: {config.aggregates[name].description}", frame,
+                            note=f"08_reporting/{config.study}/aggregates/{name}.csv")
+         for name, frame in _loaded(aggregate_tables).items() if name in config.aggregates]
+    aggregate_blocks.append(blocks.text_block(
+        "QuickSight manifests", f"{manifest_validation['tables']} manifest(s) validated at "
+        f"{manifest_validation['checked_at']}: every entry names an existing, non-empty CSV "
+        "with the configured header."))
+    batch_blocks = [blocks.figure_block("Risk tiers of the latest scored batch",
+                                        risk_tier_chart),
+                    blocks.table_block(
+                        "Risk tiers", risk_tiers,
+                        note="Tiers cut the score at percentiles of the champion's training "
+                             "scores; weighted share uses the survey weight when present."),
+                    *blocks.drift_blocks(drift_report, config.study)]
+    return {
+        "kind": "study", "study": config.study, "title": config.title, "task": task,
+        "overview": overview, "key_figures": key_figures,
+        "groups": [
+            {"title": "Model", "blocks": model_blocks},
+            {"title": "Aggregates", "blocks": aggregate_blocks},
+            {"title": "Latest scored batch", "blocks": batch_blocks},
+            {"title": "Data quality", "blocks": [
+                blocks.ingestion_block(validation_report, config.study)]},
+        ],
+    }
+
+
+def build_population_section(estimates: pd.DataFrame, summary: dict[str, Any],
+                             area_map_figure: go.Figure, lookup_validation_report: dict,
+                             params: dict[str, Any]) -> dict[str, Any]:
+    """Population estimates by area: map, table and how to read them (weighted vs not)."""
+    config = ReportingConfig.model_validate(params)
+    population = config.population
+    observed, predicted = summary["observed"], summary["predicted"]
+    batch = summary.get("scored_batch") or {}
+    key_figures = [
+        blocks.key_figure("respondents with an answer", observed.get("respondents")),
+        blocks.key_figure(f"{population.target_label}, survey-weighted",
+                          observed.get("observed_weighted")),
+        blocks.key_figure(f"{population.target_label}, unweighted",
+                          observed.get("observed_unweighted")),
+        blocks.key_figure("predicted, survey-weighted (latest batch)",
+                          predicted.get("predicted_weighted")),
+        blocks.key_figure("areas", summary["areas"]),
+        blocks.key_figure(f"areas under {population.min_respondents} respondents",
+                          len(summary["small_sample_areas"])),
+    ]
+    note = (f"Weighted figures use {population.weight}; unweighted figures are plain shares "
+            f"of respondents. Predicted: champion "
+            f"{batch.get('model_name', 'n/a')} v{batch.get('model_version', 'n/a')} on batch "
+            f"{batch.get('batch_id', 'n/a')}. {summary['method']}")
+    return {
+        "kind": "population", "study": config.study,
+        "title": f"{config.title}: estimates by {population.area}",
+        "key_figures": key_figures,
+        "groups": [{"title": "Population estimates", "blocks": [
+            blocks.figure_block(f"{population.target_label} by {population.area}",
+                                area_map_figure, wide=True, note="Use the menu to switch "
+                                "between observed, predicted and the area covariate."),
+            blocks.table_block(f"Estimates by {population.area}", estimates, note=note,
+                               wide=True),
+            blocks.ingestion_block(lookup_validation_report, "area reference table"),
+        ]}],
+    }
+
+
+def render_html_report(report_params: dict[str, Any], *sections: dict[str, Any]) -> str:
+    """One self-contained HTML page (plotly.js, figures and images embedded)."""
+    config = ReportConfig.model_validate(report_params)
+    return render_report(config.title, list(sections), generated_at=_now())
