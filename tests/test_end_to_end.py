@@ -77,7 +77,7 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
     assert stroke.count() == 1500
     assert not {"full_name", "phone_number", "address", "admission_date"} & set(stroke.columns)
     assert spark.read.parquet(
-        str(project_copy / "data/02_intermediate/brfss/validated")).count() == 3000
+        str(project_copy / "data/02_intermediate/brfss/validated")).count() == 2000
 
     import mlflow
 
@@ -88,7 +88,7 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
     assert [r.info.run_name for r in top] == ["__default__"]  # sample_data is not tracked
     run = top[0]
     metrics = run.data.metrics
-    assert metrics["brfss.ingestion.rows_read"] == 3000
+    assert metrics["brfss.ingestion.rows_read"] == 2000
     assert metrics["insurance.ingestion.rows_quarantined"] == 1  # the duplicate record
     artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "ingestion/stroke")]
     assert artifacts == ["ingestion/stroke/validation_report.json"]

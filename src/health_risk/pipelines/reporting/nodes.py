@@ -29,6 +29,7 @@ from health_risk.pipelines.reporting.manifest import (
 )
 from health_risk.pipelines.reporting.population import __doc__ as POPULATION_METHOD
 from health_risk.pipelines.reporting.population import (
+    area_code_text,
     area_map,
     combine,
     observed_by_area,
@@ -278,8 +279,9 @@ def build_population_section(estimates: pd.DataFrame, summary: dict[str, Any],
             blocks.figure_block(f"{population.target_label} by {population.area}",
                                 area_map_figure, wide=True, note="Use the menu to switch "
                                 "between observed, predicted and the area covariate."),
-            blocks.table_block(f"Estimates by {population.area}", estimates, note=note,
-                               wide=True),
+            blocks.table_block(f"Estimates by {population.area}", estimates.assign(**{
+                population.area_code: estimates[population.area_code].map(area_code_text)}),
+                note=note, wide=True),
             blocks.ingestion_block(lookup_validation_report, "area reference table"),
         ]}],
     }

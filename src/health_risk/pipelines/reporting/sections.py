@@ -80,8 +80,10 @@ def drift_blocks(drift: dict[str, Any] | None, study: str) -> list[dict[str, Any
     if not drift:
         return [text_block("Drift of the latest batch",
                            "No batch has been scored yet: run the inference pipeline.")]
+    columns = ["feature", "kind", "psi", "ks", "null_share", "reference_null_share", "drifted"]
     rows = [{"feature": name, **values} for name, values in drift["features"].items()]
-    table = pd.DataFrame(rows).sort_values("psi", ascending=False)
+    table = (pd.DataFrame(rows).reindex(columns=columns)  # scalars only, not the level detail
+             .sort_values("psi", ascending=False))
     threshold = drift["psi_threshold"]
     figure = bar_figure(table["feature"].tolist(), table["psi"].round(4).tolist(),
                         f"{study}: PSI per feature, batch {drift['batch_id']}", "feature",
