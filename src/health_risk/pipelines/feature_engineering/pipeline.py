@@ -5,6 +5,8 @@ differs between studies (target, derivations, features, leakage list) is configu
 only wiring that differs is which reference tables a study's ``join`` steps may read.
 """
 
+from collections.abc import Callable
+
 from kedro.pipeline import Node, Pipeline
 
 from health_risk.pipelines.feature_engineering.nodes import (
@@ -37,14 +39,22 @@ def template(lookups: tuple[str, ...] = ()) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def per_study(template: Callable[[tuple[str, ...]], Pipeline], blocks: tuple[str, ...],
+              tag: str) -> Pipeline:
+    """``template(lookups)`` in every study namespace: each parameter block ``params:<block>``
+    maps to ``params:<study>.<block>`` and each lookup table ``<name>_table`` to its dataset
+    (``LOOKUP_TABLES``). Shared by the pipelines that join reference tables."""
     pipelines = []
     for study in STUDIES:
         lookups = LOOKUP_TABLES.get(study, {})
         pipelines.append(Pipeline(
             template(tuple(lookups)), namespace=study,
-            parameters={"params:feature_engineering": f"params:{study}.feature_engineering"},
+            parameters={f"params:{block}": f"params:{study}.{block}" for block in blocks},
             inputs={f"{name}_table": dataset for name, dataset in lookups.items()},
-            tags=["feature_engineering", study],
+            tags=[tag, study],
         ))
     return sum(pipelines, Pipeline([]))
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return per_study(template, ("feature_engineering",), "feature_engineering")

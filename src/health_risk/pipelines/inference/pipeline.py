@@ -6,7 +6,7 @@ Each namespace scores the latest batch of ``<study>.synthetic_batches`` (or the 
 
 from kedro.pipeline import Node, Pipeline
 
-from health_risk.pipelines.feature_engineering.pipeline import LOOKUP_TABLES, STUDIES
+from health_risk.pipelines.feature_engineering.pipeline import per_study
 from health_risk.pipelines.inference.nodes import (
     build_batch_features,
     extract_batch_quarantine,
@@ -45,14 +45,4 @@ def template(lookups: tuple[str, ...] = ()) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    pipelines = []
-    for study in STUDIES:
-        lookups = LOOKUP_TABLES.get(study, {})
-        pipelines.append(Pipeline(
-            template(tuple(lookups)), namespace=study,
-            parameters={f"params:{block}": f"params:{study}.{block}"
-                        for block in ("ingestion", "feature_engineering", "inference")},
-            inputs={f"{name}_table": dataset for name, dataset in lookups.items()},
-            tags=["inference", study],
-        ))
-    return sum(pipelines, Pipeline([]))
+    return per_study(template, ("ingestion", "feature_engineering", "inference"), "inference")
