@@ -372,7 +372,8 @@ def bench_nodes(rec: Recorder, spark, raw, outdir: Path, rows: int) -> dict:
     """Stage c: the ingestion nodes in pipeline order, each with the save that follows it."""
     from health_risk.pipelines.ingestion import nodes
 
-    params = load_yaml("ingestion.yml")["brfss"]["ingestion"]
+    # The namespace is the study's identity (the project's config loader stamps it in).
+    params = {**load_yaml("ingestion.yml")["brfss"]["ingestion"], "study": "brfss"}
     first = len(rec.measurements)
     normalised, audit = rec.run("c1 normalise_columns", rows, nodes.normalise_columns, raw, params)
     flagged = rec.run("c2 flag_invalid_rows (lazy, persist)", rows, nodes.flag_invalid_rows,
@@ -383,8 +384,8 @@ def bench_nodes(rec: Recorder, spark, raw, outdir: Path, rows: int) -> dict:
         return spark.read.parquet(str(outdir / "quarantine"))
 
     quarantine = rec.run("c3 extract_quarantine + write", rows, quarantine_node)
-    report, _metrics = rec.run("c4 build_validation_report", rows, nodes.build_validation_report,
-                               normalised, flagged, quarantine, audit, params)
+    report = rec.run("c4 build_validation_report", rows, nodes.build_validation_report,
+                     normalised, flagged, quarantine, audit, params)
 
     def publish_node():
         write_parquet(nodes.publish_validated_table(flagged, report, params),

@@ -1,7 +1,9 @@
 """End to end through KedroSession with ``--env test``: sample raw files in their real formats,
 then the default pipeline (ingestion -> feature engineering -> modeling -> synthetic data ->
-inference -> reporting), in a scratch copy of the project so the repository's data/ and MLflow
-store are untouched. The same finished project then runs the notebook, ``kedro viz build`` and,
+inference -> reporting) under ``ThreadRunner``, in a scratch copy of the project so the
+repository's data/ and MLflow store are untouched. The copy's test environment also registers a
+fourth study by configuration alone (``fourth_study_conf``), so one run checks that a new study
+needs no Python. The same finished project then runs the notebook, ``kedro viz build`` and,
 when Chromium is installed, renders the HTML report headless."""
 
 from __future__ import annotations
@@ -17,8 +19,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from . import fourth_study_conf as fourth
+from .committed_config import committed_registry
+
 PROJECT = Path(__file__).resolve().parents[1]
-STUDIES = ("brfss", "census", "stroke", "insurance")
+REGISTRY = committed_registry()
+# Every registered table plus the study the test adds by configuration.
+STUDIES = (*REGISTRY.names, fourth.NAME)
+MODELLED = {**{s.name: s.task for s in REGISTRY.running("modeling")},
+            fourth.NAME: "classification"}
+PRIMARY_METRIC = {"classification": "roc_auc", "regression": "r2"}
+REGISTRY_PIPELINES = ("sample_data", "ingestion", "feature_engineering", "modeling",
+                      "synthetic_data", "inference", "reporting")
 
 
 @pytest.fixture(scope="module")
@@ -31,25 +43,30 @@ def project_copy(tmp_path_factory):
     shutil.copy(PROJECT / ".telemetry", root / ".telemetry")
     shutil.copytree(PROJECT / "notebooks", root / "notebooks",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    fourth.add_to_project(root, env="test")
     return root
 
 
-def _run(root: Path, pipeline: str, monkeypatch) -> None:
+def _run(root: Path, pipeline: str, monkeypatch, runner=None) -> None:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     monkeypatch.chdir(root)
     bootstrap_project(root)
     with KedroSession.create(project_path=root, env="test") as session:
-        session.run(pipeline_names=[pipeline])
+        session.run(pipeline_names=[pipeline], runner=runner)
 
 
 @pytest.fixture(scope="module")
 def finished_project(spark, project_copy):
-    """sample_data, then the default pipeline, once for every test of this module."""
+    """sample_data, then the default pipeline under ThreadRunner (every real dependency must be
+    a dataset edge: inference starts only after its study's gate), once for every test of this
+    module, on a fresh MLflow store."""
+    from kedro.runner import ThreadRunner
+
     with pytest.MonkeyPatch.context() as monkeypatch:
         _run(project_copy, "sample_data", monkeypatch)
-        _run(project_copy, "__default__", monkeypatch)
+        _run(project_copy, "__default__", monkeypatch, runner=ThreadRunner(max_workers=2))
     return project_copy
 
 
@@ -97,7 +114,8 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
     assert "Phone" not in logged and "555-01" not in logged
 
     # Modeling: every study has test metrics, artifacts and a champion in the registry.
-    for study, metric in (("brfss", "roc_auc"), ("stroke", "roc_auc"), ("insurance", "r2")):
+    for study, task in MODELLED.items():
+        metric = PRIMARY_METRIC[task]
         assert f"{study}.test.{metric}" in metrics, study
         version = client.get_model_version_by_alias(f"health_risk_{study}", "champion")
         assert version.tags["study"] == study
@@ -112,8 +130,8 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
     monitoring = client.get_experiment_by_name("health_risk_monitoring")
     monitored = {r.data.tags["health_risk.monitoring"]
                  for r in client.search_runs([monitoring.experiment_id])}
-    assert monitored == {"brfss", "stroke", "insurance"}
-    for study in ("brfss", "stroke", "insurance"):
+    assert monitored == set(MODELLED)
+    for study in MODELLED:
         synthetic = json.loads((reporting / study / "synthetic_report.json").read_text())
         assert synthetic["accepted"] and synthetic["privacy"]["exact_copies"] == 0
         inference = json.loads((reporting / study / "inference_report.json").read_text())
@@ -128,8 +146,38 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
         assert drift["features"] and "psi" in drift["score"]
         predictions = spark.read.parquet(
             str(project_copy / "data" / "07_model_output" / study / "predictions"))
-        assert predictions.filter(predictions.batch_id == synthetic["batch_id"]).count() == \
-            inference["rows_scored"]
+        batch = predictions.filter(predictions.batch_id == synthetic["batch_id"])
+        assert batch.count() == inference["rows_scored"]
+        # Scored by the champion the gate of this same run left (fresh store: version 1).
+        gate = json.loads((reporting / study / "gate_decision.json").read_text())
+        assert gate["promoted"] and gate["champion_version"] == gate["version"] == "1", study
+        assert {r["model_version"] for r in batch.select("model_version").distinct()
+                .collect()} == {gate["champion_version"]}, study
+
+
+@pytest.mark.slow
+def test_a_study_added_by_configuration_alone_runs_ingestion_through_reporting(
+        finished_project):
+    """No file under src/ names it: registry entry, catalog entry and parameter blocks only."""
+    import mlflow
+
+    source = PROJECT / "src"
+    assert not any(fourth.NAME in p.read_text() for p in source.rglob("*.py"))
+    reporting = finished_project / "data" / "08_reporting" / fourth.NAME
+    validation = json.loads((reporting / "validation_report.json").read_text())
+    assert validation["rows_read"] == 3000 == validation["rows_passed"] + \
+        validation["rows_quarantined"]
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{finished_project / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias(f"health_risk_{fourth.NAME}", "champion")
+    assert champion.tags["study"] == fourth.NAME
+    evaluation = json.loads((reporting / "evaluation_report.json").read_text())
+    assert evaluation["test"]["roc_auc"] > 0.7  # the survey answers carry real signal
+    inference = json.loads((reporting / "inference_report.json").read_text())
+    assert inference["rows_scored"] > 0 and inference["model"]["version"] == str(champion.version)
+    section = json.loads((reporting / "report_section.json").read_text())
+    assert section["study"] == fourth.NAME and section["title"].startswith("Wellbeing")
+    html = (finished_project / "data" / "08_reporting" / "report.html").read_text()
+    assert f'id="study-{fourth.NAME}"' in html
 
 
 @pytest.mark.slow
@@ -157,10 +205,9 @@ def test_reporting_writes_validated_manifests_charts_and_the_html_report(spark,
     written = pd.read_csv(aggregates / "charges_by_region.csv")
     pd.testing.assert_frame_equal(written, expected, check_dtype=False, rtol=1e-9)
 
-    for study in ("brfss", "stroke", "insurance"):
+    for study in MODELLED:
         charts = reporting / study / "charts"
         for kind in ("bar", "pie", "line"):
-            assert (charts / f"{kind}_chart.png").read_bytes().startswith(b"\x89PNG")
             assert json.loads((charts / f"{kind}_chart.json").read_text())["data"]
         tiers = pd.read_csv(reporting / study / "risk_tiers.csv")
         inference = json.loads((reporting / study / "inference_report.json").read_text())
@@ -176,7 +223,8 @@ def test_reporting_writes_validated_manifests_charts_and_the_html_report(spark,
 
     html = (reporting / "report.html").read_text()
     figures = int(re.search(r'name="health-risk-figures" content="(\d+)"', html).group(1))
-    assert figures >= 3 * 5 + 1  # per study: 3 aggregates, tiers, drift; plus the map
+    # per study: 3 aggregates, tiers, drift; plus the map
+    assert figures >= len(MODELLED) * 5 + 1
     assert html.count('Plotly.newPlot("figure-') == figures
 
     import mlflow
@@ -211,14 +259,24 @@ def test_kedro_viz_build_shows_pipelines_namespaces_and_layers(finished_project)
                    cwd=finished_project, env=env, check=True, capture_output=True,
                    timeout=300)
     main = json.loads((finished_project / "build" / "api" / "main").read_text())
-    from health_risk.pipeline_registry import register_pipelines
-
-    assert {p["id"] for p in main["pipelines"]} == set(register_pipelines())
-    assert {"brfss", "stroke", "insurance"} <= set(main["modular_pipelines"])
+    assert {p["id"] for p in main["pipelines"]} == {*REGISTRY_PIPELINES, "__default__"}
+    assert set(STUDIES) <= set(main["modular_pipelines"])
     assert main["layers"] == ["raw", "intermediate", "primary", "feature", "model_input",
                               "models", "model_output", "reporting"]
     data = [n for n in main["nodes"] if n["type"] == "data"]
     assert data and all(n.get("layer") for n in data)
+    # Collapsed, the top level is one group per registered study (and reference table) plus
+    # a handful of datasets between them: raw files, the reference table a study joins, the
+    # map outlines, one report section per study and the report.
+    root = main["modular_pipelines"]["__root__"]["children"]
+    groups = {c["id"] for c in root if c["type"] == "modularPipeline"}
+    assert groups == set(STUDIES)
+    kinds = {n["id"]: n["type"] for n in main["nodes"]}
+    outside = sorted(n["name"] for n in main["nodes"] if n["type"] == "data"
+                     and n["id"] in {c["id"] for c in root if kinds.get(c["id"]) == "data"})
+    # The base registry's studies stay within 10; the study this test adds brings its raw
+    # file and its section.
+    assert len(outside) <= 10 + 2, outside
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,4 +1,5 @@
-"""Validate every parameter block against its pydantic model before anything runs.
+"""Validate every parameter block against its pydantic model before anything runs, and the
+parameter blocks against the study registry (cross-block consistency).
 
 A typo in ``conf/`` or in ``--params`` then fails in a second, naming the key, instead of
 minutes into a Spark job.
@@ -18,6 +19,8 @@ from health_risk.pipelines.modeling.config import ModelingConfig
 from health_risk.pipelines.reporting.config import ReportConfig, ReportingConfig
 from health_risk.pipelines.sample_data.config import SampleDataConfig
 from health_risk.pipelines.synthetic_data.config import SyntheticDataConfig
+from health_risk.split_rule import SplitConfig
+from health_risk.studies import StudyRegistry
 
 # Top-level blocks, and blocks found under any study namespace (``<study>.<block>``).
 TOP_LEVEL_MODELS: dict[str, type[BaseModel]] = {"sample_data": SampleDataConfig,
@@ -29,6 +32,7 @@ STUDY_MODELS: dict[str, type[BaseModel]] = {
     "synthetic_data": SyntheticDataConfig,
     "inference": InferenceConfig,
     "reporting": ReportingConfig,
+    "split": SplitConfig,
 }
 
 
@@ -36,26 +40,84 @@ class ParameterError(ValueError):
     """A parameter block does not match its model."""
 
 
-def validate_parameters(params: Mapping[str, Any]) -> list[str]:
+def validate_parameters(params: Mapping[str, Any], registry: StudyRegistry | None = None
+                        ) -> list[str]:
     """Validate the known blocks; return the keys checked, raise ``ParameterError`` on the first
-    invalid block."""
+    invalid block. With the registry, also check that every registered study has the blocks
+    its pipelines read, that every study block belongs to a registered study, and that the
+    blocks agree with the registry (task, references, population)."""
     checked = []
     for key, model in TOP_LEVEL_MODELS.items():
         if key in params:
             _check(f"{key}", model, params[key])
             checked.append(key)
+    validated: dict[str, dict[str, BaseModel]] = {}
     for study, block in params.items():
         if not isinstance(block, Mapping):
             continue
         for key, model in STUDY_MODELS.items():
             if key in block:
-                _check(f"{study}.{key}", model, block[key])
+                validated.setdefault(study, {})[key] = _check(f"{study}.{key}", model,
+                                                              block[key])
                 checked.append(f"{study}.{key}")
+    if registry is not None:
+        _check_against_registry(validated, registry)
     return checked
 
 
-def _check(key: str, model: type[BaseModel], value: Any) -> None:
+def _check_against_registry(blocks: dict[str, dict[str, BaseModel]],
+                            registry: StudyRegistry) -> None:
+    registered = registry.names
+    for study, found in blocks.items():
+        if study not in registry.studies:
+            raise ParameterError(
+                f"Parameter block(s) {sorted(f'{study}.{b}' for b in found)} belong to no "
+                f"registered study (rule: registered_study). Registered: {registered}; add "
+                f"'{study}' to conf/<env>/studies.yml or remove the blocks.")
+    for study in registry.studies.values():
+        found = blocks.get(study.name, {})
+        missing = [block for block in study.blocks() if block not in found]
+        if missing:
+            raise ParameterError(
+                f"Study '{study.name}' runs {list(study.pipelines)} but has no parameter "
+                f"block(s) {[f'{study.name}.{b}' for b in missing]} (rule: required_block).")
+        tasks = {key: found[key].task for key in ("feature_engineering", "modeling")
+                 if key in found}
+        for key, task in tasks.items():
+            if task != study.task:
+                raise ParameterError(
+                    f"'{study.name}.{key}.task' is {task} but the registry says {study.task} "
+                    "(rule: task_consistent)")
+        if "feature_engineering" in found:
+            joined = [step.table for step in found["feature_engineering"].join_steps]
+            unknown = sorted(set(joined) - set(study.references))
+            if unknown:
+                raise ParameterError(
+                    f"'{study.name}.feature_engineering' joins table(s) {unknown} that are not "
+                    f"in the study's registry `references` {list(study.references)} "
+                    "(rule: join_reference)")
+        if "reporting" in found:
+            has_population = found["reporting"].population is not None
+            if has_population != study.population:
+                raise ParameterError(
+                    f"'{study.name}.reporting.population' is "
+                    f"{'set' if has_population else 'not set'} but the registry says "
+                    f"population: {str(study.population).lower()} (rule: population_consistent)")
+
+
+def validate_wiring(registry: StudyRegistry, catalog) -> None:
+    """Every study that is ingested has its raw source in the catalog."""
+    for study in registry.running("ingestion"):
+        name = f"{study.name}.raw_source@spark"
+        if name not in catalog:
+            raise ParameterError(
+                f"Study '{study.name}' is registered for ingestion but the catalog has no "
+                f"'{name}' entry (rule: raw_source); add it to conf/<env>/catalog/01_raw.yml "
+                "(see docs/adding-a-study.md).")
+
+
+def _check(key: str, model: type[BaseModel], value: Any) -> BaseModel:
     try:
-        model.model_validate(value)
+        return model.model_validate(value)
     except ValidationError as exc:
         raise ParameterError(f"Invalid parameters '{key}':\n{exc}") from exc

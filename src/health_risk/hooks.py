@@ -70,13 +70,34 @@ class SparkHooks:
             )
 
 
+class StudyRegistryHooks:
+    """Hand the run's config loader to pipeline registration (``config_loader``), so the study
+    registry that shapes the pipelines honours ``--env`` and ``--conf-source``."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from health_risk.config_loader import set_active_loader
+
+        if set_active_loader(context.config_loader):
+            # Another environment or conf source than the pipelines were built for (two
+            # sessions in one process): build them again on next access.
+            from kedro.framework.project import pipelines
+
+            pipelines.configure(pipelines._pipelines_module)
+
+
 class ParameterValidationHooks:
-    """Fail before the run when a parameter block (conf or ``--params``) is invalid."""
+    """Fail before the run when a parameter block (conf or ``--params``) is invalid, when the
+    registry and the parameter blocks disagree, or when a study's raw source is not in the
+    catalog."""
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        from health_risk.config_validation import validate_parameters
+        from health_risk.config_loader import active_registry
+        from health_risk.config_validation import validate_parameters, validate_wiring
 
         params = catalog.load("parameters") if "parameters" in catalog else {}
-        checked = validate_parameters(params)
+        registry = active_registry()
+        checked = validate_parameters(params, registry)
+        validate_wiring(registry, catalog)
         logger.info("Validated parameter blocks: %s", ", ".join(checked) or "none")

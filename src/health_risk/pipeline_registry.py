@@ -1,21 +1,31 @@
-"""Project pipelines.
+"""Project pipelines, built from the study registry (``conf/<env>/studies.yml``).
+
+Every pipeline package's ``create_pipeline(studies=...)`` receives the registry of the run
+being started (``config_loader.active_registry``: it honours ``--env``), so a study added in
+configuration gets its namespaces everywhere without a line of Python.
 
 ``__default__`` is the end-to-end job on whatever sits in ``data/01_raw``; it deliberately
 leaves out ``sample_data`` so a real download dropped in ``data/01_raw`` is never overwritten
 (``make run`` generates the sample only when the raw files are missing).
 """
 
-from kedro.framework.project import find_pipelines
+import importlib
+import pkgutil
+
 from kedro.pipeline import Pipeline
 
-# Pipelines that make up the end-to-end run, in data-flow order.
-END_TO_END = ("ingestion", "feature_engineering", "modeling", "synthetic_data", "inference",
-              "reporting")
+from health_risk import pipelines as pipeline_packages
+from health_risk.config_loader import active_registry
+from health_risk.studies import PIPELINES
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(
-        (pipelines[name] for name in END_TO_END if name in pipelines), Pipeline([])
-    )
-    return pipelines
+    studies = active_registry()
+    found = {}
+    for module in pkgutil.iter_modules(pipeline_packages.__path__):
+        if module.ispkg:
+            package = importlib.import_module(f"{pipeline_packages.__name__}.{module.name}")
+            found[module.name] = package.create_pipeline(studies=studies)
+    found["__default__"] = sum((found[name] for name in PIPELINES if name in found),
+                               Pipeline([]))
+    return found

@@ -2,9 +2,8 @@
 
 import os
 
-from kedro.config import OmegaConfigLoader
-
-from health_risk.hooks import ParameterValidationHooks, SparkHooks
+from health_risk.config_loader import StudyConfigLoader
+from health_risk.hooks import ParameterValidationHooks, SparkHooks, StudyRegistryHooks
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -12,18 +11,23 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
-# Parameters are validated first, then the Spark session is built.
-HOOKS = (ParameterValidationHooks(), SparkHooks())
+# The registry hook hands the run's config loader to pipeline registration. Pluggy calls hooks
+# last-registered first, so ParameterValidationHooks (last) validates before SparkHooks starts
+# the JVM.
+HOOKS = (StudyRegistryHooks(), SparkHooks(), ParameterValidationHooks())
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# Stamps each study's namespace into its parameter blocks (health_risk.studies).
+CONFIG_LOADER_CLASS = StudyConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "config_patterns": {
         "spark": ["spark*", "spark*/**"],
+        "studies": ["studies*", "studies*/**"],
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
     },
     "custom_resolvers": {"env": _env},
     # conf/test and conf/cluster override single keys, not whole files.
-    "merge_strategy": {"parameters": "soft", "catalog": "soft", "spark": "soft", "mlflow": "soft"},
+    "merge_strategy": {"studies": "soft", "parameters": "soft", "catalog": "soft",
+                       "spark": "soft", "mlflow": "soft"},
 }

@@ -10,12 +10,30 @@ import this function rather than re-implement it: the seed is hashed as a 32-bit
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pyspark.sql import Column, Window
 from pyspark.sql import functions as F
 
 BUCKETS = 1_000_000
 DEFAULT_SEED = 42
 DEFAULT_TRAIN_FRACTION = 0.6
+
+
+class SplitConfig(BaseModel):
+    """``<study>.split``: the one split rule of a study, read by feature selection, modeling and
+    synthetic data (``conf/base/parameters/split.yml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = DEFAULT_SEED
+    train: float = Field(DEFAULT_TRAIN_FRACTION, gt=0, lt=1)
+    validation: float = Field(0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _leaves_a_test_split(self) -> SplitConfig:
+        if self.train + self.validation >= 1:
+            raise ValueError("train + validation must leave a test split")
+        return self
 
 
 def train_fraction_expr(id_col: str | Column, seed: int = DEFAULT_SEED) -> Column:

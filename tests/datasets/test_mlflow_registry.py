@@ -37,5 +37,13 @@ def test_champion_without_a_registered_model_names_the_fix(tracking):
     with pytest.raises(DatasetError, match="No 'champion' version of registered model "
                                            "'health_risk_nothing'.*kedro run"):
         ChampionModelDataset(model_name="health_risk_nothing").load()
-    with pytest.raises(DatasetError, match="read-only"):
-        ChampionModelDataset(model_name="x").save(object())
+    # The gate's record of another model is refused; a gate that left no champion says why.
+    with pytest.raises(DatasetError, match="gate record for 'y'"):
+        ChampionModelDataset(model_name="x").save({"model_name": "y", "version": "1"})
+    refused = ChampionModelDataset(model_name="health_risk_nothing")
+    refused.save({"model_name": "health_risk_nothing", "version": None, "gate_version": "1",
+                  "reasons": ["validation roc_auc 0.5 fails threshold >= 0.65"]})
+    assert refused.exists()
+    with pytest.raises(DatasetError, match="no champion: the gate of this run refused version "
+                                           "1 .validation roc_auc 0.5 fails"):
+        refused.load()

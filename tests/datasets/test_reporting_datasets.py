@@ -29,6 +29,22 @@ def test_optional_dataset_loads_none_until_the_wrapped_dataset_exists(tmp_path):
     assert dataset.exists() and dataset.load() == {"rows": 3}
 
 
+def test_a_partitioned_table_with_only_empty_writes_counts_as_missing(spark, tmp_path):
+    def table(**options):
+        return OptionalDataset(dataset={
+            "type": "spark.SparkDatasetV2", "filepath": str(tmp_path / "quarantine"),
+            "file_format": "parquet", "save_args": {"mode": "overwrite",
+                                                    "partitionBy": ["batch_id"]}}, **options)
+
+    empty = spark.createDataFrame([], "id string, batch_id string")
+    table().save(empty)  # a folder with _SUCCESS and no data file: Spark has no schema to read
+    with pytest.raises(DatasetError, match="UNABLE_TO_INFER_SCHEMA"):
+        table().exists()
+    assert table(empty_folder_is_missing=True).load() is None
+    table().save(spark.createDataFrame([("1", "b1")], "id string, batch_id string"))
+    assert table(empty_folder_is_missing=True).load().count() == 1
+
+
 def test_png_figure_dataset_saves_a_figure_and_loads_png_bytes(tmp_path):
     dataset = PngFigureDataset(filepath=str(tmp_path / "plot.png"))
     with pytest.raises(DatasetError, match="no PNG written yet"):

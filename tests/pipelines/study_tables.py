@@ -24,18 +24,10 @@ from health_risk.pipelines.sample_data.table_generators import (
     generate_stroke_patients,
 )
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "base" / "parameters"
+from ..committed_config import PARAMETERS as CONF
+from ..committed_config import committed_params as load_params
+
 GENERATORS = {"stroke": generate_stroke_patients, "insurance": generate_insurance_charges}
-
-
-def load_params(*files: str) -> dict[str, Any]:
-    """The committed parameter files merged (study blocks by study)."""
-    merged: dict[str, Any] = {}
-    for name in files:
-        for key, block in yaml.safe_load((CONF / f"{name}.yml").read_text()).items():
-            if isinstance(block, dict) and not key.startswith("_"):
-                merged.setdefault(key, {}).update(block)
-    return merged
 
 
 @dataclass
@@ -50,7 +42,7 @@ class StudyTables:
 def build_study_tables(spark, study: str, n_rows: int, folder: Path, seed: int = 7
                        ) -> StudyTables:
     params = load_params("ingestion", "feature_engineering", "synthetic_data", "inference",
-                         "modeling")[study]
+                         "modeling", "split")[study]
     spec = yaml.safe_load((CONF / "sample_data_tables_spec.yml").read_text())[f"{study}_spec"]
     csv = folder / f"{study}.csv"
     GENERATORS[study](n_rows, seed, spec).to_csv(csv, index=False)
@@ -59,7 +51,7 @@ def build_study_tables(spark, study: str, n_rows: int, folder: Path, seed: int =
     normalised, audit = normalise_columns(raw, ingestion)
     flagged = flag_invalid_rows(normalised, ingestion)
     quarantine = extract_quarantine(flagged, ingestion)
-    report, _ = build_validation_report(normalised, flagged, quarantine, audit, ingestion)
+    report = build_validation_report(normalised, flagged, quarantine, audit, ingestion)
     validated = publish_validated_table(flagged, report, ingestion).localCheckpoint(eager=True)
     primary = derive_primary(validated, params["feature_engineering"]).localCheckpoint(eager=True)
     features = build_feature_table(primary, params["feature_engineering"])

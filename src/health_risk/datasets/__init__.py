@@ -3,6 +3,7 @@ inference uses, and the reporting outputs (all I/O lives here, not in nodes)."""
 
 from health_risk.datasets.figures import PngFigureDataset
 from health_risk.datasets.geo import UsStateBoundariesDataset
+from health_risk.datasets.json_report import JsonReportDataset
 from health_risk.datasets.manifest import QuickSightManifestDataset
 from health_risk.datasets.mlflow_registry import ChampionModelDataset, MonitoringMetricsDataset
 from health_risk.datasets.optional import OptionalDataset
@@ -10,6 +11,6 @@ from health_risk.datasets.saipe import SaipeDataset
 from health_risk.datasets.sas_xport import SasXportDataset
 from health_risk.datasets.spark_source import SparkFromPandasDataset, SparkSourceDataset
 
-__all__ = ["ChampionModelDataset", "MonitoringMetricsDataset", "OptionalDataset",
+__all__ = ["ChampionModelDataset", "JsonReportDataset", "MonitoringMetricsDataset", "OptionalDataset",
            "PngFigureDataset", "QuickSightManifestDataset", "SaipeDataset", "SasXportDataset",
            "SparkFromPandasDataset", "SparkSourceDataset", "UsStateBoundariesDataset"]

@@ -48,11 +48,15 @@ class ChampionModel:
 
 
 class ChampionModelDataset(AbstractDataset):
-    """Load ``models:/<model_name>@<alias>`` (read-only).
+    """The study's champion: saved by the modeling gate, loaded by inference.
 
-    The alias is resolved to one version first and that exact version is loaded, so the model,
-    its tags (threshold, task, features) and its reference profile always belong together even
-    if the gate moves the alias while a batch is being scored.
+    ``save`` takes the gate's record of this run (``{"model_name", "version", ...}``: which
+    version is champion after the gate, promoted or kept); it writes nothing to the registry
+    (the gate sets the alias itself, ``modeling/registry.py``). The edge gate -> inference is
+    what orders scoring after promotion under any runner. ``load`` returns that exact version
+    when the gate ran in this run, and otherwise resolves ``models:/<model_name>@<alias>`` to
+    one version; the model, its tags (threshold, task, features) and its reference profile are
+    loaded together, once per run (every consumer gets the same object).
     """
 
     def __init__(self, model_name: str, alias: str = "champion",
@@ -60,6 +64,8 @@ class ChampionModelDataset(AbstractDataset):
         self._model_name = model_name
         self._alias = alias
         self.metadata = metadata
+        self._decided: dict[str, Any] | None = None  # the gate's record, when it ran in this run
+        self._loaded: ChampionModel | None = None
 
     def _resolve(self, client: MlflowClient):
         try:
@@ -70,11 +76,24 @@ class ChampionModelDataset(AbstractDataset):
                 f"MLflow registry at {mlflow.get_registry_uri()}. Train and promote one first: "
                 "kedro run --pipelines ingestion,feature_engineering,modeling") from exc
 
+    def _version(self, client: MlflowClient):
+        if self._decided is None:
+            return self._resolve(client)
+        wanted = self._decided.get("version")
+        if wanted is None:
+            raise DatasetError(
+                f"'{self._model_name}' has no champion: the gate of this run refused version "
+                f"{self._decided.get('gate_version')} ({'; '.join(self._decided.get('reasons', []))})"
+                " and no earlier version holds the alias; nothing is scored")
+        return client.get_model_version(self._model_name, str(wanted))
+
     def load(self) -> ChampionModel:
         import mlflow.spark
 
         client = MlflowClient()
-        version = self._resolve(client)
+        version = self._version(client)
+        if self._loaded is not None and self._loaded.version == str(version.version):
+            return self._loaded
         tags = dict(version.tags)
         uri = f"models:/{self._model_name}/{version.version}"
         model = mlflow.spark.load_model(uri)
@@ -87,13 +106,19 @@ class ChampionModelDataset(AbstractDataset):
                                                         artifact_path=profile_path,
                                                         dst_path=folder)
             profile = json.loads(Path(local).read_text())
-        return ChampionModel(model=model, name=self._model_name, version=str(version.version),
-                             alias=self._alias, run_id=version.run_id, tags=tags,
-                             reference_profile=profile)
+        self._loaded = ChampionModel(model=model, name=self._model_name,
+                                     version=str(version.version), alias=self._alias,
+                                     run_id=version.run_id, tags=tags, reference_profile=profile)
+        return self._loaded
 
-    def save(self, data: Any) -> None:
-        raise DatasetError(f"{type(self).__name__} is read-only: models are registered by the "
-                           "modeling pipeline's register_model node")
+    def save(self, data: dict[str, Any]) -> None:
+        if data.get("model_name") != self._model_name:
+            raise DatasetError(f"gate record for '{data.get('model_name')}' saved into the "
+                               f"champion of '{self._model_name}'")
+        self._decided, self._loaded = dict(data), None
+
+    def _exists(self) -> bool:
+        return self._decided is not None
 
     def _describe(self) -> dict[str, Any]:
         return {"model_name": self._model_name, "alias": self._alias}

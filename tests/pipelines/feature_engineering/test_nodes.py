@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from pydantic import ValidationError
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -21,9 +19,9 @@ from health_risk.pipelines.feature_engineering.nodes import (
     derive_primary,
 )
 from health_risk.pipelines.feature_engineering.selection import rank_features, training_sample
-from health_risk.split_rule import is_train, train_fraction_expr
+from health_risk.split_rule import SplitConfig, is_train, train_fraction_expr
 
-CONF = Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters"
+from ...committed_config import committed_params, committed_registry, studies_running
 
 SURVEY_SCHEMA = T.StructType([
     T.StructField("seqno", T.StringType()),
@@ -283,6 +281,10 @@ def _selection_frame(spark, n=600, seed=42):
     return spark.createDataFrame(rows, schema), train
 
 
+SPLIT_PARAMS = {"seed": 42, "train": 0.6, "validation": 0.2}
+SPLIT = SplitConfig.model_validate(SPLIT_PARAMS)
+
+
 def _selection_params(**selection):
     return {"study": "sel", "task": "classification", "id_column": "id",
             "target": {"column": "y"}, "numeric_features": ["signal"],
@@ -293,10 +295,10 @@ def _selection_params(**selection):
 def test_mutual_information_is_computed_on_training_rows_only(selection_frame):
     features, train = selection_frame
     config = FeatureEngineeringConfig.model_validate(_selection_params(sample_rows=100))
-    sample = training_sample(features, config)
+    sample = training_sample(features, config, SPLIT)
     assert len(sample) == 100 and set(sample["id"]) <= train
-    assert sample["id"].tolist() == training_sample(features, config)["id"].tolist()
-    ranking, _ = rank_features(features, _selection_params())
+    assert sample["id"].tolist() == training_sample(features, config, SPLIT)["id"].tolist()
+    ranking, _ = rank_features(features, _selection_params(), SPLIT_PARAMS)
     mi = dict(zip(ranking["feature"], ranking["mutual_information"]))
     assert ranking["feature"].tolist()[0] == "signal" and mi["signal"] > 0.3
     # On all rows holdout_copy would be the stronger feature; on TRAIN rows it is noise.
@@ -309,7 +311,7 @@ def test_training_sample_lies_inside_the_modeling_train_split(selection_frame):
     split = pytest.importorskip("health_risk.pipelines.modeling.split")
     features, _ = selection_frame
     sample = training_sample(features, FeatureEngineeringConfig.model_validate(
-        _selection_params()))
+        _selection_params()), SPLIT)
     modeled = split.assign_split(features, "id", "label", 42, 0.6, 0.2)
     train = {r["id"] for r in modeled.filter("split = 'train'").select("id").collect()}
     assert set(sample["id"]) <= train
@@ -318,15 +320,15 @@ def test_training_sample_lies_inside_the_modeling_train_split(selection_frame):
 
 def test_pruning_off_keeps_everything_on_keeps_top_k_or_above_threshold(selection_frame):
     features, _ = selection_frame
-    ranking, spec = rank_features(features, _selection_params())
+    ranking, spec = rank_features(features, _selection_params(), SPLIT_PARAMS)
     assert ranking["kept"].all()
     assert spec == {"task": "classification", "id_column": "id", "label_column": "label",
                     "weight_column": None, "numeric_features": ["signal"],
                     "categorical_features": ["holdout_copy"], "subgroup_columns": []}
-    _, top1 = rank_features(features, _selection_params(prune=True, top_k=1))
+    _, top1 = rank_features(features, _selection_params(prune=True, top_k=1), SPLIT_PARAMS)
     assert top1["numeric_features"] == ["signal"] and top1["categorical_features"] == []
-    ranking, floor = rank_features(features, _selection_params(prune=True,
-                                                               min_mutual_information=0.1))
+    ranking, floor = rank_features(
+        features, _selection_params(prune=True, min_mutual_information=0.1), SPLIT_PARAMS)
     assert floor["categorical_features"] == [] and ranking["kept"].tolist() == [True, False]
 
 
@@ -371,10 +373,10 @@ def test_invalid_configuration_is_refused_naming_the_problem(change, message):
 
 
 def test_committed_parameters_validate_and_a_bad_block_fails_before_the_run():
-    params = yaml.safe_load((CONF / "feature_engineering.yml").read_text())
-    checked = validate_parameters(params)
-    assert {"brfss.feature_engineering", "stroke.feature_engineering",
-            "insurance.feature_engineering"} <= set(checked)
+    params = committed_params()
+    checked = validate_parameters(params, committed_registry())
+    assert {f"{study}.feature_engineering"
+            for study in studies_running("feature_engineering")} <= set(checked)
     params["stroke"]["feature_engineering"]["categorical_features"].append("stroke")
     with pytest.raises(ParameterError, match="(?s)stroke.feature_engineering.*leakage"):
         validate_parameters(params)

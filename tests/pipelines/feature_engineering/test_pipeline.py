@@ -3,20 +3,21 @@ configuration, on small generated validated tables, without MLflow."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from health_risk.pipelines.feature_engineering.pipeline import STUDIES, create_pipeline
+from health_risk.pipelines.feature_engineering.pipeline import create_pipeline
 
-CONF = Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters"
+from ...committed_config import committed_params, committed_registry, studies_running
+
 OUTPUTS = ("primary", "features", "feature_ranking", "feature_spec", "feature_report")
+
+
+STUDIES = studies_running("feature_engineering")
 
 
 class KeptDataset(MemoryDataset):
@@ -27,7 +28,7 @@ class KeptDataset(MemoryDataset):
 
 
 def _params() -> dict:
-    return yaml.safe_load((CONF / "feature_engineering.yml").read_text())
+    return committed_params("feature_engineering", "split")
 
 
 def _frame(spark, columns: dict[str, tuple[T.DataType, list]], n: int, seed: int):
@@ -116,18 +117,21 @@ def _insurance(spark, n=150):
 def run(spark):
     """Run the three namespaces once; collect every (small) output for the tests below."""
     params = _params()
-    inputs = {study: _materialised(make(spark)) for study, make in
-              (("brfss", _brfss), ("stroke", _stroke), ("insurance", _insurance))}
+    # Hand-made source tables for the committed studies (like the sample generators, these are
+    # study-specific); the registry decides which namespaces run.
+    builders = {"brfss": _brfss, "stroke": _stroke, "insurance": _insurance}
+    assert set(STUDIES) <= set(builders), "a registered study has no test table"
+    inputs = {study: _materialised(builders[study](spark)) for study in STUDIES}
     census = _materialised(_census(spark))
     datasets = {"census.validated": MemoryDataset(census, copy_mode="assign")}
     for study in STUDIES:
         datasets[f"{study}.validated"] = MemoryDataset(inputs[study], copy_mode="assign")
-        datasets[f"params:{study}.feature_engineering"] = MemoryDataset(
-            params[study]["feature_engineering"])
+        for block in ("feature_engineering", "split"):
+            datasets[f"params:{study}.{block}"] = MemoryDataset(params[study][block])
         for name in OUTPUTS:
             datasets[f"{study}.{name}"] = KeptDataset(copy_mode="assign")
     catalog = DataCatalog(datasets=datasets)
-    SequentialRunner().run(create_pipeline(), catalog)
+    SequentialRunner().run(create_pipeline(studies=committed_registry()), catalog)
     out = {study: {name: catalog.load(f"{study}.{name}") for name in OUTPUTS}
            for study in STUDIES}
     for study in STUDIES:
@@ -139,14 +143,17 @@ def run(spark):
     return out, inputs["brfss"].toPandas()
 
 
-def test_every_study_runs_the_same_nodes_and_only_brfss_reads_the_census():
-    pipeline = create_pipeline()
+def test_every_study_runs_the_same_nodes_and_only_its_references_reach_it():
+    pipeline = create_pipeline(studies=committed_registry())
     names = {n.name.split(".", 1)[1] for n in pipeline.nodes}
     assert names == {"derive_primary", "build_feature_table", "rank_features",
                      "build_feature_report"}
     assert {n.namespace for n in pipeline.nodes} == set(STUDIES)
-    readers = {n.name for n in pipeline.nodes if "census.validated" in n.inputs}
-    assert readers == {"brfss.derive_primary"}
+    registry = committed_registry()
+    for ref in (s.name for s in registry.studies.values() if s.role == "reference"):
+        readers = {n.name for n in pipeline.nodes if f"{ref}.validated" in n.inputs}
+        assert readers == {f"{s.name}.derive_primary" for s in registry.running(
+            "feature_engineering") if ref in s.references}
 
 
 def test_feature_tables_have_the_documented_columns_and_types(run):

@@ -38,7 +38,8 @@ def champion(stroke_tables):
     spec = {"task": "classification", "numeric_features": fe["numeric_features"],
             "categorical_features": fe["categorical_features"]}
     modeling = {**stroke_tables.params["modeling"], "class_weighting": "none"}
-    model_input = split_dataset(stroke_tables.features, spec, modeling).localCheckpoint()
+    model_input = split_dataset(stroke_tables.features, spec, modeling,
+                                stroke_tables.params["split"]).localCheckpoint()
     stages = [*preprocessing_stages(spec["numeric_features"], spec["categorical_features"],
                                     True),
               LogisticRegression(featuresCol=FEATURES, labelCol=LABEL, maxIter=20)]
@@ -52,7 +53,8 @@ def champion(stroke_tables):
 @pytest.fixture(scope="module")
 def synthesizer(stroke_tables):
     blocks = _blocks(stroke_tables)
-    training, _ = select_synthesizer_rows(stroke_tables.primary, *blocks)
+    training, _ = select_synthesizer_rows(stroke_tables.primary, *blocks,
+                                                stroke_tables.params["split"])
     return fit_synthesizer(training, *blocks)
 
 
@@ -71,7 +73,9 @@ def _batch(spark, tables, synthesizer, shift=False, edit=None):
                                                    F.to_timestamp("batch_created_at"))
 
 
-def _score(tables, champion, batches, **inference):
+def _score(tables, champion, batches, written_quarantine=None, **inference):
+    """The inference nodes in pipeline order; ``written_quarantine(quarantine)`` stands in for
+    what the catalog wrote (default: exactly the extracted rows)."""
     params = {**tables.params["inference"], **inference}
     ingestion, fe = tables.params["ingestion"], tables.params["feature_engineering"]
     batch, info = select_batch(batches, params)
@@ -79,7 +83,9 @@ def _score(tables, champion, batches, **inference):
     quarantine = extract_batch_quarantine(flagged, info, ingestion, fe)
     features = build_batch_features(flagged, fe)
     predictions = score_batch(features, champion, info, fe, params).localCheckpoint()
-    report, metrics = summarise_batch(flagged, predictions, champion, info, audit, params)
+    written = quarantine if written_quarantine is None else written_quarantine(quarantine)
+    report, metrics = summarise_batch(flagged, predictions, written, champion, info, audit,
+                                      params)
     drift, drift_metrics, monitoring = measure_drift(features, predictions, champion, info,
                                                      report, params)
     return {"predictions": predictions, "quarantine": quarantine, "report": report,
@@ -135,6 +141,10 @@ def test_unknown_category_and_null_required_value_are_quarantined_not_scored(
     assert quarantined == {0: "allowed_values", 1: "not_null"}
     scored_ids = {r["id"] for r in out["predictions"].select("id").collect()}
     assert "1" not in scored_ids and "2" not in scored_ids  # sequence ids of rows 0 and 1
+    # A quarantine that lost a row on the way to disk stops the summary.
+    with pytest.raises(DataQualityError, match="holds 1 rows, but 2 were flagged"):
+        _score(stroke_tables, champion, _batch(spark, stroke_tables, synthesizer, edit=edit),
+               written_quarantine=lambda quarantine: quarantine.limit(1))
 
 
 def test_missing_column_is_a_clear_error(spark, stroke_tables, champion, synthesizer):

@@ -146,12 +146,11 @@ def test_report_accounts_for_every_row_by_rule(spark):
                                                ["2", "1", "1", "2345", "male"],
                                                ["3", "6", "45", "2345", "male"]])
     quarantine = extract_quarantine(flagged, SURVEY)
-    report, metrics = build_validation_report(normalised, flagged, quarantine, audit, SURVEY)
+    report = build_validation_report(normalised, flagged, quarantine, audit, SURVEY)
     assert (report["rows_read"], report["rows_passed"], report["rows_quarantined"]) == (3, 1, 2)
     assert report["accounting_balanced"] is True
     counts = {(v["rule"], v["column"]): v["rows"] for v in report["violations"]}
     assert counts == {("allowed_values", "genhlth"): 2, ("range:[0,30]", "physhlth"): 1}
-    assert metrics["rows_quarantined"] == {"value": 2.0, "step": 0}
     row = quarantine.filter("_source_row = 2").collect()[0]
     assert row["first_rule"] == "allowed_values" and row["_source_file"] == SOURCE
     assert '"physhlth":"45"' in row["raw_record"]
@@ -161,7 +160,7 @@ def test_publish_refuses_when_quarantine_share_exceeds_limit(spark):
     params = dict(SURVEY, max_quarantine_share=0.1)
     normalised, audit, flagged = _flag(spark, [["1", "6", "1", "2345", "male"],
                                                ["2", "1", "1", "2345", "male"]], params)
-    report, _ = build_validation_report(normalised, flagged, extract_quarantine(flagged, params),
+    report = build_validation_report(normalised, flagged, extract_quarantine(flagged, params),
                                         audit, params)
     with pytest.raises(DataQualityError, match="max_quarantine_share") as err:
         publish_validated_table(flagged, report, params)
@@ -170,7 +169,7 @@ def test_publish_refuses_when_quarantine_share_exceeds_limit(spark):
 
 def test_publish_refuses_unbalanced_accounting(spark):
     normalised, audit, flagged = _flag(spark, [["1", "1", "1", "2345", "male"]])
-    report, _ = build_validation_report(normalised, flagged, extract_quarantine(flagged, SURVEY),
+    report = build_validation_report(normalised, flagged, extract_quarantine(flagged, SURVEY),
                                         audit, SURVEY)
     report = dict(report, rows_read=2, accounting_balanced=False)
     with pytest.raises(DataQualityError, match="rows read 2"):
@@ -179,7 +178,7 @@ def test_publish_refuses_unbalanced_accounting(spark):
 
 def test_publish_refuses_an_empty_table(spark):
     normalised, audit, flagged = _flag(spark, [])
-    report, _ = build_validation_report(normalised, flagged, extract_quarantine(flagged, SURVEY),
+    report = build_validation_report(normalised, flagged, extract_quarantine(flagged, SURVEY),
                                         audit, SURVEY)
     with pytest.raises(DataQualityError, match="min_rows"):
         publish_validated_table(flagged, report, SURVEY)
@@ -188,7 +187,7 @@ def test_publish_refuses_an_empty_table(spark):
 def test_publish_returns_only_valid_rows_with_typed_columns(spark):
     normalised, audit, flagged = _flag(spark, [["1", "6", "1", "2345", "male"],
                                                ["2", "1", "1", "2345", "male"]])
-    report, _ = build_validation_report(normalised, flagged, extract_quarantine(flagged, SURVEY),
+    report = build_validation_report(normalised, flagged, extract_quarantine(flagged, SURVEY),
                                         audit, SURVEY)
     valid = publish_validated_table(flagged, report, SURVEY)
     assert [r["seqno"] for r in valid.collect()] == ["2"]

@@ -18,6 +18,8 @@ from health_risk.pipelines.sample_data.table_generators import (
     generate_stroke_patients,
 )
 
+from ...committed_config import committed_params, committed_registry, studies_running
+
 CONF = Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters"
 
 
@@ -29,7 +31,7 @@ class KeptDataset(MemoryDataset):
 
 
 def _params():
-    return yaml.safe_load((CONF / "ingestion.yml").read_text())
+    return committed_params("ingestion")
 
 
 def _specs():
@@ -44,13 +46,13 @@ def _catalog(tmp_path, stroke_csv, insurance_csv, params):
         "params:insurance.ingestion": MemoryDataset(params["insurance"]["ingestion"]),
     }
     for study in ("stroke", "insurance"):
-        for name in ("validated", "quarantine", "validation_report", "ingestion_metrics"):
+        for name in ("validated", "quarantine", "validation_report"):
             datasets[f"{study}.{name}"] = KeptDataset(copy_mode="assign")
     return DataCatalog(datasets=datasets)
 
 
 def _studies():
-    return create_pipeline().only_nodes_with_namespaces(["stroke", "insurance"])
+    return create_pipeline(studies=committed_registry()).only_nodes_with_namespaces(["stroke", "insurance"])
 
 
 @pytest.fixture()
@@ -65,11 +67,11 @@ def raw_files(tmp_path):
 
 
 def test_every_study_has_the_same_generic_nodes():
-    names = {n.name.split(".", 1)[1] for n in create_pipeline().nodes}
+    names = {n.name.split(".", 1)[1] for n in create_pipeline(studies=committed_registry()).nodes}
     assert names == {"normalise_columns", "flag_invalid_rows", "extract_quarantine",
                      "build_validation_report", "publish_validated_table"}
-    namespaces = {n.namespace for n in create_pipeline().nodes}
-    assert namespaces == {"brfss", "census", "stroke", "insurance"}
+    namespaces = {n.namespace for n in create_pipeline(studies=committed_registry()).nodes}
+    assert namespaces == set(studies_running("ingestion"))
 
 
 def test_stroke_and_insurance_ingest_with_balanced_accounting(spark, tmp_path, raw_files):

@@ -19,9 +19,9 @@ from health_risk.pipelines.modeling.evaluation import (
     reliability_curve,
 )
 from health_risk.pipelines.modeling.registry import CHAMPION, decide_promotion
-from health_risk.pipelines.modeling.scoring import collect_scores
+from health_risk.scoring import collect_scores
 
-from .toy_features import feature_spec, modeling_params
+from .toy_features import SPLIT, feature_spec, modeling_params
 
 SPEC = feature_spec("classification")
 PARAMS = modeling_params("classification")
@@ -29,7 +29,7 @@ PARAMS = modeling_params("classification")
 
 @pytest.fixture(scope="module")
 def model_input(classification_features):
-    return nodes.split_dataset(classification_features, SPEC, PARAMS).cache()
+    return nodes.split_dataset(classification_features, SPEC, PARAMS, SPLIT).cache()
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_split_is_stratified_seeded_and_disjoint(classification_features, model_
         total = sum(v for (s, lab), v in shares.items() if lab == label)
         assert abs(shares[("train", label)] / total - 0.6) < 0.01
         assert abs(shares[("validation", label)] / total - 0.2) < 0.01
-    again = nodes.split_dataset(classification_features, SPEC, PARAMS)
+    again = nodes.split_dataset(classification_features, SPEC, PARAMS, SPLIT)
     assert sorted(map(tuple, again.select("id", "split").collect())) == sorted(
         map(tuple, model_input.select("id", "split").collect()))
     assert model_input.select("id").distinct().count() == model_input.count()
@@ -126,7 +126,7 @@ def test_evaluation_outputs_subgroups_with_counts(calibrated, model_input):
 
 def test_regression_study_reports_rmse_r2_and_no_threshold(regression_features):
     spec, params = feature_spec("regression"), modeling_params("regression")
-    model_input = nodes.split_dataset(regression_features, spec, params).cache()
+    model_input = nodes.split_dataset(regression_features, spec, params, SPLIT).cache()
     model, _, _ = nodes.train_candidates(model_input, spec, params)
     final, calibration = nodes.calibrate_and_choose_threshold(model, model_input, spec, params)
     report = nodes.evaluate_model(final, model_input, spec, calibration, params)[2]

@@ -9,8 +9,12 @@ from kedro.runner import SequentialRunner
 
 from health_risk.datasets import ChampionModelDataset
 from health_risk.pipelines.modeling.pipeline import create_pipeline
+from health_risk.studies import parse_registry
 
-from .toy_features import feature_spec, modeling_params
+from .toy_features import SPLIT, feature_spec, modeling_params
+
+# A study of its own: the template is the same for every registered study.
+TOY = parse_registry({"studies": {"toy": {"task": "classification"}}})
 
 
 class KeptDataset(MemoryDataset):
@@ -19,12 +23,13 @@ class KeptDataset(MemoryDataset):
 
 
 def _run(spark, features, params, tracking_uri):
-    pipeline = create_pipeline().only_nodes_with_namespaces(["stroke"])
+    pipeline = create_pipeline(studies=TOY)
     datasets = {name: KeptDataset(copy_mode="assign") for name in pipeline.datasets()
                 if not name.startswith("params:")}
-    datasets["stroke.features"] = MemoryDataset(features, copy_mode="assign")
-    datasets["stroke.feature_spec"] = MemoryDataset(feature_spec("classification"))
-    datasets["params:stroke.modeling"] = MemoryDataset(params)
+    datasets["toy.features"] = MemoryDataset(features, copy_mode="assign")
+    datasets["toy.feature_spec"] = MemoryDataset(feature_spec("classification"))
+    datasets["params:toy.modeling"] = MemoryDataset(params)
+    datasets["params:toy.split"] = MemoryDataset(SPLIT)
     catalog = DataCatalog(datasets=datasets)
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run(run_name="modeling"):
@@ -37,33 +42,33 @@ def test_modeling_registers_a_champion_then_keeps_it_against_a_weak_rerun(
     spark, classification_features, tmp_path
 ):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    params = modeling_params("classification", study="stroke", candidates_to_run="linear")
+    params = modeling_params("classification", candidates_to_run="linear")
     params["candidates"]["linear"]["n_trials"] = 1
     try:
         catalog = _run(spark, classification_features, params, uri)
-        decision = catalog.load("stroke.gate_decision")
+        decision = catalog.load("toy.gate_decision")
         assert decision["alias"] == "champion" and decision["version"] == "1"
         client = mlflow.MlflowClient()
-        version = client.get_model_version_by_alias("health_risk_stroke", "champion")
-        assert float(version.tags["threshold"]) == catalog.load("stroke.calibration")["threshold"]
-        loaded = mlflow.spark.load_model("models:/health_risk_stroke@champion")
+        version = client.get_model_version_by_alias("health_risk_toy", "champion")
+        assert float(version.tags["threshold"]) == catalog.load("toy.calibration")["threshold"]
+        loaded = mlflow.spark.load_model("models:/health_risk_toy@champion")
         assert loaded.transform(classification_features.limit(5)).count() == 5
         # What inference loads: the same version, its threshold and its training profile.
-        champion = ChampionModelDataset(model_name="health_risk_stroke").load()
+        champion = ChampionModelDataset(model_name="health_risk_toy").load()
         assert champion.version == "1" and champion.threshold == float(version.tags["threshold"])
-        assert champion.reference_profile == catalog.load("stroke.reference_profile")
+        assert champion.reference_profile == catalog.load("toy.reference_profile")
         assert {"score", *feature_spec("classification")["numeric_features"]} <= set(
             champion.reference_profile["columns"])
 
-        weak = modeling_params("classification", study="stroke", candidates_to_run="linear")
+        weak = modeling_params("classification", candidates_to_run="linear")
         weak["candidates"]["linear"].update(n_trials=1)
         weak["candidates"]["linear"]["fixed"].update(regParam=1000.0, elasticNetParam=1.0)
         catalog = _run(spark, classification_features, weak, uri)
-        decision = catalog.load("stroke.gate_decision")
+        decision = catalog.load("toy.gate_decision")
         assert decision["alias"] == "challenger" and not decision["promoted"]
-        assert client.get_model_version_by_alias("health_risk_stroke", "champion").version == 1
-        assert catalog.load("stroke.gate_metrics") == {"promoted": {"value": 0.0, "step": 0}}
-        assert {"roc_auc", "pr_auc", "brier", "f1"} <= set(catalog.load("stroke.test_metrics"))
+        assert client.get_model_version_by_alias("health_risk_toy", "champion").version == 1
+        assert catalog.load("toy.gate_metrics") == {"promoted": {"value": 0.0, "step": 0}}
+        assert {"roc_auc", "pr_auc", "brier", "f1"} <= set(catalog.load("toy.test_metrics"))
         runs = client.search_runs(client.get_experiment_by_name("Default").experiment_id)
         trials = [r for r in runs if r.data.tags.get("kind") == "tuning_trial"]
         assert trials and all(r.data.tags["mlflow.parentRunId"] for r in trials)

@@ -38,6 +38,9 @@ def feature_spec(task: str) -> dict:
             "categorical_features": CATEGORICAL, "subgroup_columns": SUBGROUPS}
 
 
+SPLIT = {"seed": 42, "train": 0.6, "validation": 0.2}  # the <study>.split block
+
+
 def modeling_params(task: str, **overrides) -> dict:
     linear = {"n_trials": 2, "fixed": {"maxIter": 30},
               "search_space": {"regParam": {"low": 0.001, "high": 0.1, "log": True}}}

@@ -145,14 +145,13 @@ def test_manifest_validation_names_the_file_and_the_rule(tmp_path, insurance_agg
 
 def test_charts_are_bar_pie_and_line_of_the_configured_tables(insurance_aggregates,
                                                               insurance_params):
-    bar, pie, line, *pngs = plot_aggregate_charts(insurance_aggregates, insurance_params)
+    bar, pie, line = plot_aggregate_charts(insurance_aggregates, insurance_params)
     assert [f.data[0].type for f in (bar, pie, line)] == ["bar", "pie", "scatter"]
     by_region = insurance_aggregates["charges_by_region"]
     assert list(bar.data[0].y) == pytest.approx(by_region["mean_charges"].tolist())
     # The pie follows the configured BMI order, not the alphabet.
     assert list(pie.data[0].labels)[:4] == ["underweight", "normal", "overweight", "obese"]
     assert list(line.data[0].x) == sorted(insurance_aggregates["charges_by_age"]["age"])
-    assert len(pngs) == 3 and all(hasattr(p, "savefig") for p in pngs)
 
 
 def _predictions(spark, rows):
@@ -242,3 +241,44 @@ def test_html_report_is_self_contained_and_embeds_every_figure():
     outside = re.findall(r'(?:src|href)="(?!data:|#)([^"]*)"', markup)
     assert outside == []
     assert "1,234" in html  # key figures formatted
+
+
+def test_study_report_assembles_every_output_and_carries_its_population_estimates(
+        insurance_params):
+    from health_risk.pipelines.reporting.assembly import assemble_study_report
+    from health_risk.pipelines.reporting.nodes import render_html_report
+
+    overview = dict.fromkeys(["task", "rows_read", "rows_quarantined", "model", "alias",
+                              "test_metric", "scored_with", "batch_rows_scored",
+                              "batch_rows_quarantined", "drifted_features"])
+    study = {"kind": "study", "study": "insurance", "title": "I", "task": "regression",
+             "key_figures": [], "overview": {**overview, "study": "insurance"},
+             "groups": [{"title": "Model", "blocks": []}]}
+    population = {"kind": "population", "study": "insurance", "title": "I by area",
+                  "key_figures": [], "groups": [{"title": "Population estimates",
+                                                 "blocks": []}]}
+    history = pd.DataFrame({"step": [0, 0, 1], "metric": ["rows_in", "psi", "rows_in"],
+                            "value": [10.0, 0.1, 12.0], "timestamp": [1, 1, 2]})
+    section = assemble_study_report(
+        study, {"unmatched_joins": [{"table": "census", "left_on": "_state",
+                                     "rows_unmatched": 3, "unmatched_keys": {"72": 3}}],
+                "excluded_rows_by_reason": {"target_missing": 4}},
+        pd.DataFrame({"feature": ["age"], "mutual_information": [0.2]}),
+        pd.DataFrame({"candidate": ["linear"]}), pd.DataFrame({"bin": [1]}),
+        {"rmse": {"value": 1.0, "step": 0}}, {"rmse": {"value": 2.0, "step": 0}},
+        {"promoted": {"value": 1.0, "step": 0}}, None, None, None, None, history,
+        insurance_params, population_section=population)
+    titles = [group["title"] for group in section["groups"]]
+    assert titles == ["Model", "Features", "Tuning and calibration", "Monitoring"]
+    monitoring = {b["title"]: b for b in section["groups"][-1]["blocks"]}
+    logged = monitoring["Metrics logged to MLflow"]
+    assert [row[:3] for row in logged["rows"]] == [["validation", "rmse", 1.0],
+                                                    ["test", "rmse", 2.0],
+                                                    ["gate", "promoted", 1.0]]
+    assert monitoring["Monitoring history (one step per scored batch)"]["columns"] == [
+        "step", "psi", "rows_in"]
+    joins = {b["title"]: b for b in section["groups"][1]["blocks"]}["Reference-table joins"]
+    assert joins["rows"] == [["census", "_state", 3, "72"]]
+    assert section["population"] is population
+    html = render_html_report({"title": "Report"}, section)
+    assert 'id="population-insurance"' in html and 'id="study-insurance"' in html

@@ -6,29 +6,41 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kedro_datasets.plotly import JSONDataset as PlotlyJSONDataset
 
 from health_risk.pipelines.reporting.pipeline import create_pipeline, section_names
+
+from ...committed_config import committed_registry, studies_running
 
 PROJECT = Path(__file__).resolve().parents[3]
 LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output",
           "reporting"]
 
 
-def test_each_study_gets_a_report_section_and_brfss_its_population_estimates():
-    pipeline = create_pipeline()
+def test_each_study_gets_a_report_section_and_population_studies_their_estimates():
+    registry = committed_registry()
+    pipeline = create_pipeline(studies=registry)
     names = {node.name for node in pipeline.nodes}
-    for study in ("brfss", "stroke", "insurance"):
+    studies = list(registry.running("reporting"))
+    for study in (s.name for s in studies):
         assert {f"{study}.build_aggregate_tables", f"{study}.validate_aggregate_manifests",
                 f"{study}.plot_aggregate_charts", f"{study}.build_study_section"} <= names
+    population = [s for s in studies if s.population]
+    assert population, "the committed registry has a study with population estimates"
     assert {n for n in names if n.endswith("estimate_area_prevalence")} == {
-        "brfss.estimate_area_prevalence"}
+        f"{s.name}.estimate_area_prevalence" for s in population}
     render = next(node for node in pipeline.nodes if node.name == "render_html_report")
-    assert render.inputs == ["params:report", *section_names()]
-    assert section_names()[:2] == ["brfss.report_section", "brfss.population_section"]
+    sections = section_names(registry)
+    assert render.inputs == ["params:report", *sections]
+    first = studies[0]
+    assert sections[0] == f"{first.name}.report_section"
     # Inference outputs are read, never required to be produced here.
-    assert {"brfss.predictions", "brfss.drift_report", "brfss.inference_report",
-            "census.validation_report", "us_state_boundaries"} <= pipeline.inputs()
-    assert pipeline.all_outputs() >= {"report_html", "insurance.aggregate_manifests"}
+    for study in studies:
+        assert {f"{study.name}.predictions", f"{study.name}.drift_report",
+                f"{study.name}.inference_report"} <= pipeline.inputs()
+    if population:
+        assert "us_state_boundaries" in pipeline.inputs()
+    assert "report_html" in pipeline.all_outputs()
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +56,9 @@ def project_catalog():
                                           env="base", **settings.CONFIG_LOADER_ARGS)
     catalog = settings.DATA_CATALOG_CLASS.from_config(loader["catalog"],
                                                       credentials=loader["credentials"])
+    from health_risk.config_loader import set_active_loader
+
+    set_active_loader(loader)  # as the registry hook does for a session on this conf
     names = set()
     for name, pipeline in pipelines.items():
         if name != "__default__":
@@ -69,13 +84,16 @@ def test_every_dataset_is_declared_with_a_known_layer(project_catalog):
 
 def test_person_level_tables_have_previews_off_and_plots_preview(project_catalog):
     catalog, _ = project_catalog
-    for study in ("brfss", "stroke", "insurance"):
+    for study in studies_running("reporting"):
         for name in ("validated", "primary", "features", "model_input", "predictions",
                      "synthetic_batches", "quarantine"):
             dataset = catalog.get(f"{study}.{name}", fallback_to_runtime_pattern=False)
             assert dataset is not None, name
             assert dataset.metadata["kedro-viz"].get("preview") is False, f"{study}.{name}"
         for chart in ("bar_chart", "pie_chart", "line_chart", "risk_tier_chart"):
-            dataset = catalog.get(f"{study}.{chart}")
-            assert type(dataset).__name__ == "JSONDataset" and hasattr(dataset, "preview")
-    assert type(catalog.get("brfss.area_map")).__module__.startswith("kedro_datasets.plotly")
+            dataset = catalog.get(f"{study}.{chart}")  # also an MLflow artifact
+            assert isinstance(dataset, PlotlyJSONDataset) and hasattr(dataset, "preview")
+    for study in committed_registry().running("reporting"):
+        if study.population:
+            assert type(catalog.get(f"{study.name}.area_map")).__module__.startswith(
+                "kedro_datasets.plotly")

@@ -39,7 +39,8 @@ def _blocks(tables, **synthetic):
 @pytest.fixture(scope="module")
 def fitted(stroke_tables):
     blocks = _blocks(stroke_tables)
-    training, holdout = select_synthesizer_rows(stroke_tables.primary, *blocks)
+    training, holdout = select_synthesizer_rows(stroke_tables.primary, *blocks,
+                                                stroke_tables.params["split"])
     return blocks, training, holdout, fit_synthesizer(training, *blocks)
 
 

@@ -247,8 +247,6 @@ class FeatureEngineeringConfig(_Strict):
     categorical_features: list[str] = Field(default_factory=list)
     subgroup_columns: list[str] = Field(default_factory=list)
     leakage_columns: list[str]  # explicit, required: what must never reach a model
-    split_seed: int = 42  # the modeling split seed (split_rule.train_fraction_expr)
-    train_fraction: float = Field(0.6, gt=0.0, lt=1.0)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
 
     @property

@@ -24,26 +24,24 @@ from health_risk.pipelines.feature_engineering.config import (
     FeatureEngineeringConfig,
     LeakageError,
 )
-from health_risk.split_rule import (
-    is_train,
-    stratified_position_expr,
-)
+from health_risk.split_rule import SplitConfig, is_train, stratified_position_expr
 
 logger = logging.getLogger(__name__)
 
 RANKING_COLUMNS = ["feature", "kind", "mutual_information", "rank", "kept"]
 
 
-def training_sample(features: DataFrame, config: FeatureEngineeringConfig) -> pd.DataFrame:
+def training_sample(features: DataFrame, config: FeatureEngineeringConfig,
+                    split: SplitConfig) -> pd.DataFrame:
     """At most ``selection.sample_rows`` TRAIN rows (id, label, candidate features).
 
     A row counts as TRAIN only when both forms of the split rule put it there: the uniform
-    number ``< train_fraction`` and its rank within its class (label, for classification)
-    ``< train_fraction``. The two differ by a few rows at the boundary; taking both keeps the
+    number ``< split.train`` and its rank within its class (label, for classification)
+    ``< split.train``. The two differ by a few rows at the boundary; taking both keeps the
     sample train-only whichever form modeling cuts by. The sample is then the rows with the
     smallest salted hash of the id: deterministic for a seed whatever the partitioning.
     """
-    seed, fraction = config.split_seed, config.train_fraction
+    seed, fraction = split.seed, split.train
     stratify = LABEL if config.task == "classification" else None
     train = (features.select(ID, LABEL, *config.features)
              .withColumn("__position", stratified_position_expr(ID, seed, stratify))
@@ -66,7 +64,8 @@ def _design_matrix(sample: pd.DataFrame, config: FeatureEngineeringConfig) -> np
     return np.column_stack(columns)
 
 
-def mutual_information(sample: pd.DataFrame, config: FeatureEngineeringConfig) -> np.ndarray:
+def mutual_information(sample: pd.DataFrame, config: FeatureEngineeringConfig,
+                       seed: int) -> np.ndarray:
     """MI of each candidate feature (numeric first, then categorical) with the label."""
     n_features = len(config.features)
     if sample.empty:
@@ -84,7 +83,7 @@ def mutual_information(sample: pd.DataFrame, config: FeatureEngineeringConfig) -
         else mutual_info_regression
     target = y.astype(int) if config.task == "classification" else y
     return estimator(x, target, discrete_features=discrete, n_neighbors=n_neighbors,
-                     random_state=config.split_seed)
+                     random_state=seed)
 
 
 def _kept(ranking: pd.DataFrame, config: FeatureEngineeringConfig) -> pd.Series:
@@ -101,12 +100,14 @@ def _kept(ranking: pd.DataFrame, config: FeatureEngineeringConfig) -> pd.Series:
     return kept
 
 
-def rank_features(features: DataFrame, params: dict[str, Any]
+def rank_features(features: DataFrame, params: dict[str, Any], split_params: dict[str, Any]
                   ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The MI ranking table and the ``feature_spec`` modeling reads (after optional pruning)."""
+    """The MI ranking table and the ``feature_spec`` modeling reads (after optional pruning),
+    on TRAIN rows of the study's split rule only."""
     config = FeatureEngineeringConfig.model_validate(params)
-    sample = training_sample(features, config)
-    scores = mutual_information(sample, config)
+    split = SplitConfig.model_validate(split_params)
+    sample = training_sample(features, config, split)
+    scores = mutual_information(sample, config, split.seed)
     ranking = pd.DataFrame({
         "feature": config.features,
         "kind": ["numeric"] * len(config.numeric_features)

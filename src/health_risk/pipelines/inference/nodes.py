@@ -13,25 +13,24 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.datasets.mlflow_registry import ChampionModel
 from health_risk.drift import compare
+from health_risk.feature_table import derive_primary, feature_columns, output_columns
+from health_risk.metrics import classification_metrics, regression_metrics
 from health_risk.pipelines.feature_engineering.config import (
     ID,
     LABEL,
     WEIGHT,
     FeatureEngineeringConfig,
 )
-from health_risk.pipelines.feature_engineering.nodes import (
-    derive_primary,
-    feature_columns,
-    output_columns,
-)
-from health_risk.pipelines.inference.config import InferenceConfig, RiskTierConfig
+from health_risk.pipelines.inference.config import InferenceConfig
 from health_risk.pipelines.inference.validation import batch_contract
-from health_risk.pipelines.ingestion.nodes import (
+from health_risk.pipelines.synthetic_data.schema import BATCH_CREATED_AT, BATCH_ID
+from health_risk.risk_tiers import RISK_TIER, tier_column, tier_edges
+from health_risk.row_contract import (
     RAW_RECORD,
     REASONS,
     DataQualityError,
@@ -39,14 +38,11 @@ from health_risk.pipelines.ingestion.nodes import (
     flag_invalid_rows,
     normalise_columns,
 )
-from health_risk.pipelines.modeling.evaluation import classification_metrics, regression_metrics
-from health_risk.pipelines.modeling.scoring import SCORE, score
-from health_risk.pipelines.synthetic_data.schema import BATCH_CREATED_AT, BATCH_ID
+from health_risk.scoring import SCORE, score
 
 logger = logging.getLogger(__name__)
 
 PREDICTED_LABEL = "predicted_label"
-RISK_TIER = "risk_tier"
 
 
 def select_batch(batches: DataFrame, params: dict[str, Any]) -> tuple[DataFrame, dict]:
@@ -112,21 +108,6 @@ def build_batch_features(flagged: DataFrame, fe_params: dict[str, Any],
     return primary.select(*feature_columns(primary, config))
 
 
-def _tier(score_col: Column, edges: list[float], labels: list[str]) -> Column:
-    tier = F.when(score_col.isNull(), F.lit(None))
-    for edge, label in zip(edges, labels, strict=False):
-        tier = tier.when(score_col <= F.lit(edge), F.lit(label))
-    return tier.otherwise(F.lit(labels[-1]))
-
-
-def tier_edges(tiers: RiskTierConfig, profile: dict[str, Any]) -> list[float]:
-    """Score values at which the tiers change."""
-    if tiers.cut == "score":
-        return list(tiers.edges)
-    quantiles = profile["columns"][SCORE]["quantiles"]
-    return [float(quantiles[str(round(edge, 2))]) for edge in tiers.edges]
-
-
 def score_batch(features: DataFrame, champion: ChampionModel, batch_info: dict,
                 fe_params: dict[str, Any], params: dict[str, Any]) -> DataFrame:
     """Scores from the champion PipelineModel (its preprocessing and calibration travel inside
@@ -151,7 +132,7 @@ def score_batch(features: DataFrame, champion: ChampionModel, batch_info: dict,
                  else F.lit(None).cast("double"))
     return scored.select(
         ID, SCORE, predicted.alias(PREDICTED_LABEL),
-        _tier(F.col(SCORE), edges, config.risk_tiers.labels).alias(RISK_TIER),
+        tier_column(F.col(SCORE), edges, config.risk_tiers.labels).alias(RISK_TIER),
         LABEL, WEIGHT, *subgroups,
         F.lit(champion.name).alias("model_name"), F.lit(champion.version).alias("model_version"),
         F.lit(threshold).cast("double").alias("threshold"),
@@ -171,19 +152,27 @@ def _performance(rows, task: str, threshold: float | None) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if not math.isnan(v)}  # AUC needs both classes
 
 
-def summarise_batch(flagged: DataFrame, predictions: DataFrame, champion: ChampionModel,
+def summarise_batch(flagged: DataFrame, predictions: DataFrame,
+                    batch_quarantine: DataFrame | None, champion: ChampionModel,
                     batch_info: dict, audit: dict, params: dict[str, Any]) -> tuple[dict, dict]:
     """Rows in = scored + quarantined (or an error), rules broken, tier shares, and the
     model's performance when the batch carries labels. Report and MLflow metrics.
 
-    Rows in and quarantined are the counts ``validate_batch`` took on the flagged rows (the
-    quarantine table of a clean batch has no partition to read back); scored rows are counted
-    from the predictions as written.
+    Rows in and quarantined are the counts ``validate_batch`` took on the flagged rows; scored
+    rows are counted from the predictions as written, and the quarantine as written must hold
+    exactly the flagged rows of this batch (a clean batch writes no partition: ``None`` or no
+    rows of this batch).
     """
     config = InferenceConfig.model_validate(params)
     predictions = _this_batch(predictions, batch_info)
     bad = flagged.filter(F.size(REASONS) > 0)
     rows_in, rows_quarantined = audit["rows_in"], audit["rows_flagged"]
+    written = 0 if batch_quarantine is None else _this_batch(batch_quarantine,
+                                                              batch_info).count()
+    if written != rows_quarantined:
+        raise DataQualityError(f"{config.study} batch {batch_info['batch_id']}: the batch "
+                               f"quarantine as written holds {written} rows, but "
+                               f"{rows_quarantined} were flagged (rule: quarantine_written)")
     rows_scored = predictions.count()
     if rows_in != rows_scored + rows_quarantined:
         raise DataQualityError(f"{config.study} batch {batch_info['batch_id']}: rows in "

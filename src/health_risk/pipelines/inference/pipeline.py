@@ -6,7 +6,6 @@ Each namespace scores the latest batch of ``<study>.synthetic_batches`` (or the 
 
 from kedro.pipeline import Node, Pipeline
 
-from health_risk.pipelines.feature_engineering.pipeline import per_study
 from health_risk.pipelines.inference.nodes import (
     build_batch_features,
     extract_batch_quarantine,
@@ -16,14 +15,15 @@ from health_risk.pipelines.inference.nodes import (
     summarise_batch,
     validate_batch,
 )
+from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
 
 INGESTION, FEATURES, INFERENCE = ("params:ingestion", "params:feature_engineering",
                                   "params:inference")
 
 
-def template(lookups: tuple[str, ...] = ()) -> Pipeline:
+def template(study: Study) -> Pipeline:
     feature_inputs = {"flagged": "batch_flagged", "fe_params": FEATURES,
-                      **{name: f"{name}_table" for name in lookups}}
+                      **{name: f"{name}_table" for name in study.references}}
     return Pipeline([
         Node(select_batch, ["synthetic_batches", INFERENCE], ["scoring_batch", "batch_info"],
              name="select_batch"),
@@ -35,8 +35,8 @@ def template(lookups: tuple[str, ...] = ()) -> Pipeline:
              name="build_batch_features"),
         Node(score_batch, ["batch_features", "champion_model", "batch_info", FEATURES,
                            INFERENCE], "predictions", name="score_batch"),
-        Node(summarise_batch, ["batch_flagged", "predictions", "champion_model", "batch_info",
-                               "batch_audit", INFERENCE],
+        Node(summarise_batch, ["batch_flagged", "predictions", "batch_quarantine",
+                               "champion_model", "batch_info", "batch_audit", INFERENCE],
              ["inference_report", "inference_metrics"], name="summarise_batch"),
         Node(measure_drift, ["batch_features", "predictions", "champion_model", "batch_info",
                              "inference_report", INFERENCE],
@@ -44,5 +44,5 @@ def template(lookups: tuple[str, ...] = ()) -> Pipeline:
     ])
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return per_study(template, ("ingestion", "feature_engineering", "inference"), "inference")
+def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
+    return per_study(registry_or_active(studies), "inference", template)

@@ -1,7 +1,8 @@
 """Ingestion: one generic template, instantiated per study namespace.
 
-Each namespace reads ``<study>.raw_source@spark`` and its own ``<study>.ingestion`` parameters;
-what differs between studies (format, columns, codes, rules) is catalog and configuration.
+Each namespace (every study and reference table of the registry, ``conf/base/studies.yml``)
+reads ``<study>.raw_source@spark`` and its own ``<study>.ingestion`` parameters; what differs
+between studies (format, columns, codes, rules) is catalog and configuration.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -13,12 +14,10 @@ from health_risk.pipelines.ingestion.nodes import (
     normalise_columns,
     publish_validated_table,
 )
-
-# The raw tables ingested: the three studies plus the census table the BRFSS study joins.
-SOURCES = ("brfss", "census", "stroke", "insurance")
+from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
 
 
-def template() -> Pipeline:
+def template(study: Study | None = None) -> Pipeline:
     return Pipeline(
         [
             Node(normalise_columns, ["raw_source@spark", "params:ingestion"],
@@ -30,7 +29,7 @@ def template() -> Pipeline:
             Node(build_validation_report,
                  ["normalised_source", "flagged_rows", "quarantine", "column_audit",
                   "params:ingestion"],
-                 ["validation_report", "ingestion_metrics"], name="build_validation_report"),
+                 "validation_report", name="build_validation_report"),
             Node(publish_validated_table, ["flagged_rows", "validation_report",
                                            "params:ingestion"],
                  "validated", name="publish_validated_table"),
@@ -38,13 +37,5 @@ def template() -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return sum(
-        (
-            Pipeline(template(), namespace=source,
-                     parameters={"params:ingestion": f"params:{source}.ingestion"},
-                     tags=["ingestion", source])
-            for source in SOURCES
-        ),
-        Pipeline([]),
-    )
+def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
+    return per_study(registry_or_active(studies), "ingestion", template)

@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.pipelines.modeling.estimators import LABEL
-from health_risk.pipelines.modeling.scoring import (
+from health_risk.scoring import (
     CALIBRATED,
     PLATT_PROBABILITY,
     SCORE,

@@ -46,17 +46,6 @@ class CandidateConfig(_Strict):
     search_space: dict[str, SearchRange] = Field(default_factory=dict)
 
 
-class SplitConfig(_Strict):
-    seed: int = 42
-    train: float = Field(0.6, gt=0, lt=1)
-    validation: float = Field(0.2, gt=0, lt=1)
-
-    @model_validator(mode="after")
-    def _leaves_a_test_split(self) -> SplitConfig:
-        if self.train + self.validation >= 1:
-            raise ValueError("train + validation must leave a test split")
-        return self
-
 
 class TuningConfig(_Strict):
     seed: int = 42
@@ -98,7 +87,6 @@ class ModelingConfig(_Strict):
     study: str
     task: Task
     primary_metric: str | None = None  # default: roc_auc / rmse
-    split: SplitConfig = SplitConfig()
     class_weighting: Literal["none", "balanced"] = "balanced"
     candidates: dict[str, CandidateConfig]
     # Restrict the run to some candidates: "linear" or "linear+gbt" ('+' because kedro's

@@ -40,9 +40,10 @@ from health_risk.pipelines.modeling.evaluation import (
 )
 from health_risk.pipelines.modeling.explain import explain, summary_figure
 from health_risk.pipelines.modeling.registry import decide_promotion, log_and_register
-from health_risk.pipelines.modeling.scoring import SCORE, collect_scores, score
 from health_risk.pipelines.modeling.split import SPLIT, assign_split
 from health_risk.pipelines.modeling.tuning import Prepared, TrialLogger, tune_candidate
+from health_risk.scoring import SCORE, collect_scores, score
+from health_risk.split_rule import SplitConfig
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +60,14 @@ def _part(model_input: DataFrame, name: str) -> DataFrame:
     return model_input.filter(F.col(SPLIT) == name)
 
 
-def split_dataset(features: DataFrame, spec: dict[str, Any], params: dict[str, Any]) -> DataFrame:
-    """Seeded 60/20/20 split (stratified by label for classification) plus balanced class
-    weights computed from the training split only."""
+def split_dataset(features: DataFrame, spec: dict[str, Any], params: dict[str, Any],
+                  split_params: dict[str, Any]) -> DataFrame:
+    """The study's seeded split (``<study>.split``, 60/20/20 by default; stratified by label for
+    classification) plus balanced class weights computed from the training split only."""
     config = _config(params, spec)
+    split = SplitConfig.model_validate(split_params)
     stratify = LABEL if config.task == "classification" else None
-    table = assign_split(features, "id", stratify, config.split.seed, config.split.train,
-                         config.split.validation)
+    table = assign_split(features, "id", stratify, split.seed, split.train, split.validation)
     if config.task == "classification" and config.class_weighting == "balanced":
         counts = {r[LABEL]: r["n"] for r in _part(table, "train").groupBy(LABEL)
                   .agg(F.count(F.lit(1)).alias("n")).collect()}
@@ -134,7 +136,7 @@ def calibrate_and_choose_threshold(best_model: PipelineModel, model_input: DataF
     scored = best_model.transform(validation).select(LABEL, "id", "probability",
                                                      "rawPrediction").cache()
     requested = config.calibration.method
-    brier = cross_fitted_brier(scored, config.split.seed) if requested == "auto" else {}
+    brier = cross_fitted_brier(scored, config.tuning.seed) if requested == "auto" else {}
     method = choose_method(requested, brier)
     final = best_model
     if method != "none":
@@ -198,7 +200,7 @@ def explain_model(final_model: PipelineModel, model_input: DataFrame, spec: dict
     train = _part(model_input, "train")
     total = train.count()
     fraction = min(1.0, 1.2 * config.explain.sample_rows / max(total, 1))
-    sample = train.sample(fraction=fraction, seed=config.split.seed).limit(
+    sample = train.sample(fraction=fraction, seed=config.tuning.seed).limit(
         config.explain.sample_rows)
     explanation = explain(final_model, sample, spec["numeric_features"],
                           spec["categorical_features"], config.explain.max_tree_nodes)
@@ -247,11 +249,19 @@ def register_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
 
 
 def promote_model(registration: dict, evaluation: dict, spec: dict[str, Any],
-                  params: dict[str, Any]) -> tuple[dict, dict]:
-    """The quality gate: champion only if it passes thresholds and beats the champion."""
+                  params: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """The quality gate: champion only if it passes thresholds and beats the champion.
+
+    The third output is the champion record that inference loads its model from: a dataset
+    edge, so scoring waits for this gate under any runner and uses the version it left as
+    champion.
+    """
     config = _config(params, spec)
     decision = decide_promotion(config, registration, evaluation["validation"])
-    return decision, {"promoted": {"value": float(decision["promoted"]), "step": 0}}
+    champion = {"model_name": decision["model_name"], "version": decision["champion_version"],
+                "gate_version": decision["version"], "promoted": decision["promoted"],
+                "reasons": decision["reasons"]}
+    return decision, {"promoted": {"value": float(decision["promoted"]), "step": 0}}, champion
 
 
 def _as_metric_history(values: dict[str, float]) -> dict[str, dict[str, float]]:

@@ -12,14 +12,14 @@ from health_risk.pipelines.modeling.nodes import (
     split_dataset,
     train_candidates,
 )
+from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
 
-STUDIES = ("brfss", "stroke", "insurance")
 
-
-def template() -> Pipeline:
+def template(study: Study | None = None) -> Pipeline:
     spec, params = "feature_spec", "params:modeling"
     return Pipeline([
-        Node(split_dataset, ["features", spec, params], "model_input", name="split_dataset"),
+        Node(split_dataset, ["features", spec, params, "params:split"], "model_input",
+             name="split_dataset"),
         Node(train_candidates, ["model_input", spec, params],
              ["best_candidate_model", "tuning_summary", "winning_candidate"],
              name="train_candidates"),
@@ -37,15 +37,9 @@ def template() -> Pipeline:
                               "evaluation_report", "reference_profile", params],
              "registration", name="register_model"),
         Node(promote_model, ["registration", "evaluation_report", spec, params],
-             ["gate_decision", "gate_metrics"], name="promote_model"),
+             ["gate_decision", "gate_metrics", "champion_model"], name="promote_model"),
     ])
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return sum(
-        (Pipeline(template(), namespace=study,
-                  parameters={"params:modeling": f"params:{study}.modeling"},
-                  tags=["modeling", study])
-         for study in STUDIES),
-        Pipeline([]),
-    )
+def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
+    return per_study(registry_or_active(studies), "modeling", template)

@@ -84,7 +84,10 @@ def decide_promotion(config: ModelingConfig, registration: dict, validation: dic
     client.set_registered_model_alias(name, alias, version)
     decision = {
         "study": config.study, "model_name": name, "version": version, "alias": alias,
-        "promoted": promoted, "metric": metric, "validation_value": new_value,
+        "promoted": promoted,
+        # Which version is champion after this gate: the new one, the one kept, or none.
+        "champion_version": version if promoted else current_version,
+        "metric": metric, "validation_value": new_value,
         "previous_champion_version": current_version,
         "previous_champion_value": champion_value,
         "reasons": reasons or ["passes every threshold and beats the current champion"

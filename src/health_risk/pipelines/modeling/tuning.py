@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame
 from health_risk.pipelines.modeling.config import CandidateConfig, SearchRange, higher_is_better
 from health_risk.pipelines.modeling.estimators import CLASS_WEIGHT, FEATURES, LABEL, build_estimator
 from health_risk.pipelines.modeling.evaluation import classification_metrics, regression_metrics
-from health_risk.pipelines.modeling.scoring import SCORE, collect_scores
+from health_risk.scoring import SCORE, collect_scores
 
 logger = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -6,8 +6,8 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.pipelines.ingestion.nodes import DataQualityError
 from health_risk.pipelines.reporting.config import ROWS, AggregateSpec
+from health_risk.row_contract import DataQualityError
 
 
 def _statistic(stat: str, column: str, weight: str | None) -> Column:

@@ -7,7 +7,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -53,30 +52,6 @@ def plotly_chart(kind: str, table: pd.DataFrame, spec: ChartSpec) -> go.Figure:
     if kind != "pie":
         figure.update_xaxes(title=spec.x_label or spec.x)
         figure.update_yaxes(title=spec.y_label or spec.y)
-    return figure
-
-
-def matplotlib_chart(kind: str, table: pd.DataFrame, spec: ChartSpec):
-    table = _ordered(table, spec)
-    x, y = _labels(table, spec.x), table[spec.y].astype(float).to_numpy()
-    figure, axes = plt.subplots(figsize=(7, 4.2))
-    if kind == "pie":
-        axes.pie(y, labels=x, autopct="%1.1f%%", colors=PALETTE[: len(x)],
-                 wedgeprops={"width": 0.65})
-        axes.axis("equal")
-    elif kind == "bar":
-        axes.bar(x, y, color=PALETTE[0])
-        axes.tick_params(axis="x", labelrotation=30)
-    elif kind == "line":
-        numeric = pd.api.types.is_numeric_dtype(table[spec.x])
-        axes.plot(table[spec.x] if numeric else x, y, marker="o", color=PALETTE[0])
-    else:
-        raise ValueError(f"unknown chart kind '{kind}' (bar, pie, line)")
-    if kind != "pie":
-        axes.set(xlabel=spec.x_label or spec.x, ylabel=spec.y_label or spec.y)
-        axes.grid(axis="y", alpha=0.3)
-    axes.set_title(spec.title)
-    figure.tight_layout()
     return figure
 
 

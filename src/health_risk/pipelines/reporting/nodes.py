@@ -17,7 +17,6 @@ from health_risk.pipelines.reporting.aggregates import aggregate_table
 from health_risk.pipelines.reporting.charts import (
     bar_figure,
     empty_figure,
-    matplotlib_chart,
     plotly_chart,
 )
 from health_risk.pipelines.reporting.config import ReportConfig, ReportingConfig
@@ -84,14 +83,12 @@ def validate_aggregate_manifests(manifests: dict[str, dict[str, Any]],
 
 
 def plot_aggregate_charts(aggregate_tables: dict[str, Any], params: dict[str, Any]):
-    """Bar, pie and line charts of the configured tables: three plotly figures (kedro-viz
-    preview, HTML report), then the same three drawn for PNG files."""
+    """Bar, pie and line charts of the configured tables as plotly figures (kedro-viz preview,
+    the HTML report, and MLflow artifacts through the catalog)."""
     config = ReportingConfig.model_validate(params)
     tables = _loaded(aggregate_tables)
     specs = [(kind, getattr(config.charts, kind)) for kind in CHART_KINDS]
-    plotly_figures = [plotly_chart(kind, tables[spec.table], spec) for kind, spec in specs]
-    png_figures = [matplotlib_chart(kind, tables[spec.table], spec) for kind, spec in specs]
-    return (*plotly_figures, *png_figures)
+    return tuple(plotly_chart(kind, tables[spec.table], spec) for kind, spec in specs)
 
 
 # --- scored batches ------------------------------------------------------------------------------
@@ -248,8 +245,8 @@ def build_study_section(validation_report: dict, evaluation_report: dict, regist
 
 
 def build_population_section(estimates: pd.DataFrame, summary: dict[str, Any],
-                             area_map_figure: go.Figure, lookup_validation_report: dict,
-                             params: dict[str, Any]) -> dict[str, Any]:
+                             area_map_figure: go.Figure, params: dict[str, Any]
+                             ) -> dict[str, Any]:
     """Population estimates by area: map, table and how to read them (weighted vs not)."""
     config = ReportingConfig.model_validate(params)
     population = config.population
@@ -282,12 +279,15 @@ def build_population_section(estimates: pd.DataFrame, summary: dict[str, Any],
             blocks.table_block(f"Estimates by {population.area}", estimates.assign(**{
                 population.area_code: estimates[population.area_code].map(area_code_text)}),
                 note=note, wide=True),
-            blocks.ingestion_block(lookup_validation_report, "area reference table"),
         ]}],
     }
 
 
 def render_html_report(report_params: dict[str, Any], *sections: dict[str, Any]) -> str:
-    """One self-contained HTML page (plotly.js, figures and images embedded)."""
+    """One self-contained HTML page (plotly.js, figures and images embedded): each study's
+    section, its population estimates (when it has them) right after it."""
     config = ReportConfig.model_validate(report_params)
-    return render_report(config.title, list(sections), generated_at=_now())
+    pages = [page for section in sections
+             for page in (section, *([section["population"]] if section.get("population")
+                                     else []))]
+    return render_report(config.title, pages, generated_at=_now())

@@ -1,5 +1,6 @@
-"""Reporting: one generic template per study namespace, a population template for studies with
-area estimates, and one node that renders every section into ``report.html``.
+"""Reporting: one generic template per study namespace, a population template for the studies
+the registry marks ``population: true``, and one node that renders every section into
+``report.html`` in registry order.
 
 Inputs from inference (predictions, inference and drift reports) are optional datasets: the
 pipeline runs after ingestion and modeling alone and says "no scored batch yet".
@@ -7,7 +8,7 @@ pipeline runs after ingestion and modeling alone and says "no scored batch yet".
 
 from kedro.pipeline import Node, Pipeline
 
-from health_risk.pipelines.feature_engineering.pipeline import STUDIES
+from health_risk.pipelines.reporting.assembly import assemble_study_report
 from health_risk.pipelines.reporting.nodes import (
     build_aggregate_tables,
     build_population_section,
@@ -20,27 +21,37 @@ from health_risk.pipelines.reporting.nodes import (
     validate_aggregate_manifests,
     write_aggregate_manifests,
 )
+from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
 
 PARAMS = "params:reporting"
 
-# Studies whose report adds estimates by area: {study: ingestion report of the area table}.
-POPULATION_STUDIES: dict[str, str] = {"brfss": "census.validation_report"}
 
-SECTION_INPUTS = {
-    "validation_report": "validation_report", "evaluation_report": "evaluation_report",
-    "registration": "registration", "gate_decision": "gate_decision",
-    "subgroup_metrics": "subgroup_metrics", "shap_importance": "shap_importance",
-    "performance_plot": "performance_plot", "calibration_plot": "calibration_plot",
-    "error_plot": "error_plot", "shap_plot": "shap_plot",
-    "aggregate_tables": "aggregate_tables", "manifest_validation": "manifest_validation",
-    "bar_chart": "bar_chart", "pie_chart": "pie_chart", "line_chart": "line_chart",
-    "risk_tiers": "risk_tiers", "risk_tier_chart": "risk_tier_chart",
-    "inference_report": "inference_report", "drift_report": "drift_report", "params": PARAMS,
-}
+def _same_names(*datasets: str) -> dict[str, str]:
+    """Node inputs whose argument names are the dataset names, plus the reporting block."""
+    return {**{name: name for name in datasets}, "params": PARAMS}
 
 
-def study_template() -> Pipeline:
+SECTION_INPUTS = _same_names(
+    "validation_report", "evaluation_report", "registration", "gate_decision",
+    "subgroup_metrics", "shap_importance", "performance_plot", "calibration_plot", "error_plot",
+    "shap_plot", "aggregate_tables", "manifest_validation", "bar_chart", "pie_chart",
+    "line_chart", "risk_tiers", "risk_tier_chart", "inference_report", "drift_report")
+
+# Everything else the study's pipelines produced for people to read.
+ASSEMBLY_INPUTS = _same_names(
+    "study_section", "feature_report", "feature_ranking", "tuning_summary", "reliability_curve",
+    "validation_metrics", "test_metrics", "gate_metrics", "synthetic_report",
+    "synthetic_metrics", "inference_metrics", "drift_metrics", "monitoring_metrics")
+
+
+def study_template(study: Study) -> Pipeline:
+    """The study's aggregates, charts and tiers, then its one report section (with the
+    population estimates inside it for a ``population: true`` study)."""
+    assembly_inputs = dict(ASSEMBLY_INPUTS)
+    if study.population:
+        assembly_inputs["population_section"] = "population_section"
     return Pipeline([
+        *(population_template().nodes if study.population else []),
         Node(build_aggregate_tables, ["primary", PARAMS], "aggregate_tables",
              name="build_aggregate_tables"),
         Node(write_aggregate_manifests, ["aggregate_tables", PARAMS], "aggregate_manifests",
@@ -48,12 +59,12 @@ def study_template() -> Pipeline:
         Node(validate_aggregate_manifests, ["aggregate_manifests", PARAMS],
              "manifest_validation", name="validate_aggregate_manifests"),
         Node(plot_aggregate_charts, ["aggregate_tables", PARAMS],
-             ["bar_chart", "pie_chart", "line_chart",
-              "bar_chart_png", "pie_chart_png", "line_chart_png"],
-             name="plot_aggregate_charts"),
+             ["bar_chart", "pie_chart", "line_chart"], name="plot_aggregate_charts"),
         Node(summarise_risk_tiers, ["predictions", PARAMS], ["risk_tiers", "risk_tier_chart"],
              name="summarise_risk_tiers"),
-        Node(build_study_section, SECTION_INPUTS, "report_section", name="build_study_section"),
+        Node(build_study_section, SECTION_INPUTS, "study_section", name="build_study_section"),
+        Node(assemble_study_report, assembly_inputs, "report_section",
+             name="assemble_study_report"),
     ])
 
 
@@ -63,31 +74,20 @@ def population_template() -> Pipeline:
              ["area_estimates", "area_summary"], name="estimate_area_prevalence"),
         Node(plot_area_map, ["area_estimates", "area_summary", "us_state_boundaries", PARAMS],
              "area_map", name="plot_area_map"),
-        Node(build_population_section, ["area_estimates", "area_summary", "area_map",
-                                        "lookup_validation_report", PARAMS],
+        Node(build_population_section, ["area_estimates", "area_summary", "area_map", PARAMS],
              "population_section", name="build_population_section"),
     ])
 
 
-def section_names() -> list[str]:
-    """Report sections in page order: each study, its population estimates after it."""
-    return [name for study in STUDIES for name in
-            (f"{study}.report_section",
-             *([f"{study}.population_section"] if study in POPULATION_STUDIES else []))]
+def section_names(studies: StudyRegistry) -> list[str]:
+    """Report sections in page order: one per study, in registry order."""
+    return [f"{study.name}.report_section" for study in studies.running("reporting")]
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    parts = []
-    for study in STUDIES:
-        parameters = {PARAMS: f"params:{study}.reporting"}
-        parts.append(Pipeline(study_template(), namespace=study, parameters=parameters,
-                              tags=["reporting", study]))
-        if study in POPULATION_STUDIES:
-            parts.append(Pipeline(
-                population_template(), namespace=study, parameters=parameters,
-                inputs={"us_state_boundaries": "us_state_boundaries",
-                        "lookup_validation_report": POPULATION_STUDIES[study]},
-                tags=["reporting", study]))
-    report = Pipeline([Node(render_html_report, ["params:report", *section_names()],
+def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
+    studies = registry_or_active(studies)
+    sections = per_study(studies, "reporting", study_template,
+                         extra_inputs=lambda s: {"us_state_boundaries": "us_state_boundaries"})
+    report = Pipeline([Node(render_html_report, ["params:report", *section_names(studies)],
                             "report_html", name="render_html_report")], tags=["reporting"])
-    return sum(parts, Pipeline([])) + report
+    return sections + report

@@ -18,9 +18,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.pipelines.feature_engineering.config import WEIGHT
-from health_risk.pipelines.ingestion.nodes import DataQualityError
-from health_risk.pipelines.modeling.scoring import SCORE
 from health_risk.pipelines.reporting.config import PopulationConfig
+from health_risk.row_contract import DataQualityError
+from health_risk.scoring import SCORE
 
 Z_95 = 1.959964
 

@@ -11,9 +11,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.pipelines.feature_engineering.config import LABEL, WEIGHT
-from health_risk.pipelines.inference.nodes import RISK_TIER
-from health_risk.pipelines.modeling.scoring import SCORE
 from health_risk.pipelines.synthetic_data.schema import BATCH_ID
+from health_risk.risk_tiers import RISK_TIER
+from health_risk.scoring import SCORE
 
 TIER_COLUMNS = ["risk_tier", "rows", "share", "weighted_share", "mean_score", "min_score",
                 "max_score", "observed_rate"]

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.datasets.lineage import LINEAGE_COLUMNS
-from health_risk.pipelines.feature_engineering.config import ID, FeatureEngineeringConfig
+from health_risk.pipelines.feature_engineering.config import ID
 from health_risk.pipelines.synthetic_data.assessment import (
     distance_to_closest_record,
     quality,
@@ -33,14 +33,14 @@ from health_risk.pipelines.synthetic_data.schema import (
     lineage_values,
 )
 from health_risk.pipelines.synthetic_data.shift import apply_shift
-from health_risk.split_rule import is_train, train_fraction_expr
+from health_risk.split_rule import SplitConfig, is_train, train_fraction_expr
 
 logger = logging.getLogger(__name__)
 
 
 def select_synthesizer_rows(primary: DataFrame, sd_params: dict[str, Any],
-                            ingestion_params: dict[str, Any], fe_params: dict[str, Any]
-                            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                            ingestion_params: dict[str, Any], fe_params: dict[str, Any],
+                            split_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training rows, holdout rows) as small pandas frames of the synthesised columns.
 
     Training rows come from the modeling TRAIN split only (same id rule as modeling), so a
@@ -49,8 +49,8 @@ def select_synthesizer_rows(primary: DataFrame, sd_params: dict[str, Any],
     hash of the id, so they do not depend on partitioning.
     """
     config, schema = batch_schema(sd_params, ingestion_params, fe_params)
-    features = FeatureEngineeringConfig.model_validate(fe_params)
-    train = is_train(ID, features.split_seed, features.train_fraction)
+    split = SplitConfig.model_validate(split_params)
+    train = is_train(ID, split.seed, split.train)
     order = [train_fraction_expr(ID, config.seed), F.col(ID)]
     columns = schema.synthesised
     training = primary.filter(train).orderBy(*order).limit(config.fit_rows).select(*columns)

@@ -13,14 +13,14 @@ from health_risk.pipelines.synthetic_data.nodes import (
     sample_synthetic_batch,
     select_synthesizer_rows,
 )
+from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
 
-STUDIES = ("brfss", "stroke", "insurance")
 CONFIG = ["params:synthetic_data", "params:ingestion", "params:feature_engineering"]
 
 
-def template() -> Pipeline:
+def template(study: Study | None = None) -> Pipeline:
     return Pipeline([
-        Node(select_synthesizer_rows, ["primary", *CONFIG],
+        Node(select_synthesizer_rows, ["primary", *CONFIG, "params:split"],
              ["synthesizer_training_rows", "synthesizer_holdout_rows"],
              name="select_synthesizer_rows"),
         Node(fit_synthesizer, ["synthesizer_training_rows", *CONFIG], "synthesizer",
@@ -38,13 +38,5 @@ def template() -> Pipeline:
     ])
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return sum(
-        (Pipeline(template(), namespace=study,
-                  parameters={f"params:{block}": f"params:{study}.{block}"
-                              for block in ("synthetic_data", "ingestion",
-                                            "feature_engineering")},
-                  tags=["synthetic_data", study])
-         for study in STUDIES),
-        Pipeline([]),
-    )
+def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
+    return per_study(registry_or_active(studies), "synthetic_data", template)

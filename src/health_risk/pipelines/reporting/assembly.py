@@ -1,0 +1,98 @@
+"""The last node of a study's reporting namespace: everything the study's pipelines produced
+for people to read, assembled into its one report section.
+
+Consuming every report, table and metrics file of the study here (and nowhere outside the
+namespace) is what keeps the kedro-viz flowchart readable: collapsed, a study is one group whose
+only output is its section, instead of sixty loose files in a row beside the groups.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from health_risk.pipelines.reporting import sections as blocks
+from health_risk.pipelines.reporting.config import ReportingConfig
+
+MONITORING_STEPS = 20  # the latest batches of the monitoring time series shown
+
+
+def _metrics_table(stages: dict[str, dict[str, dict[str, float]] | None]) -> pd.DataFrame:
+    rows = [{"stage": stage, "metric": name, "value": entry.get("value"),
+             "step": entry.get("step")}
+            for stage, metrics in stages.items() if metrics
+            for name, entry in sorted(metrics.items())]
+    return pd.DataFrame(rows, columns=["stage", "metric", "value", "step"])
+
+
+def _feature_blocks(feature_report: dict[str, Any], ranking: pd.DataFrame) -> list[dict]:
+    joins = pd.DataFrame([{"table": j.get("table"), "key": j.get("left_on"),
+                           "unmatched_rows": j.get("rows_unmatched"),
+                           "unmatched_keys": ", ".join(map(str, (j.get("unmatched_keys")
+                                                                 or {}).keys()))}
+                          for j in feature_report.get("unmatched_joins") or []])
+    excluded = pd.DataFrame(sorted((feature_report.get("excluded_rows_by_reason")
+                                    or {}).items()),
+                            columns=["reason", "rows"])
+    return [
+        blocks.table_block("Feature ranking (mutual information with the label, TRAIN rows)",
+                           ranking),
+        blocks.table_block("Rows not modelled, by reason", excluded,
+                           empty="every row of the primary table is modelled"),
+        blocks.table_block("Reference-table joins", joins, empty="no join step"),
+    ]
+
+
+def _synthetic_blocks(report: dict[str, Any] | None) -> list[dict]:
+    if not report:
+        return [blocks.text_block("Synthetic batch", "no synthetic batch yet: run the "
+                                  "synthetic_data pipeline")]
+    privacy = report.get("privacy") or {}
+    summary = {"batch_id": report.get("batch_id"), "rows": report.get("rows"),
+               "accepted": report.get("accepted"),
+               "exact_copies": privacy.get("exact_copies"),
+               "quality_score": (report.get("quality") or {}).get("score")}
+    return [blocks.table_block("Latest synthetic batch (quality and privacy)",
+                               pd.DataFrame([summary]))]
+
+
+def assemble_study_report(study_section: dict[str, Any], feature_report: dict[str, Any],
+                          feature_ranking: pd.DataFrame, tuning_summary: pd.DataFrame,
+                          reliability_curve: pd.DataFrame, validation_metrics: dict,
+                          test_metrics: dict, gate_metrics: dict,
+                          synthetic_report: dict | None, synthetic_metrics: dict | None,
+                          inference_metrics: dict | None, drift_metrics: dict | None,
+                          monitoring_metrics: pd.DataFrame, params: dict[str, Any],
+                          population_section: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The study's section with its features, tuning trials, calibration table, synthetic batch,
+    monitoring history and every metric logged to MLflow; population estimates ride along."""
+    config = ReportingConfig.model_validate(params)
+    history = monitoring_metrics
+    if history is not None and not history.empty:
+        latest = sorted(history["step"].unique())[-MONITORING_STEPS:]
+        history = (history[history["step"].isin(latest)]
+                   .pivot_table(index="step", columns="metric", values="value")
+                   .reset_index())
+    metrics = _metrics_table({"validation": validation_metrics, "test": test_metrics,
+                              "gate": gate_metrics, "synthetic": synthetic_metrics,
+                              "inference": inference_metrics, "drift": drift_metrics})
+    groups = [
+        *study_section["groups"],
+        {"title": "Features", "blocks": _feature_blocks(feature_report, feature_ranking)},
+        {"title": "Tuning and calibration", "blocks": [
+            blocks.table_block("Tuning trials (validation split)", tuning_summary,
+                               wide=True),
+            blocks.table_block("Reliability table (test): mean predicted vs observed by bin",
+                               reliability_curve)]},
+        {"title": "Monitoring", "blocks": [
+            *_synthetic_blocks(synthetic_report),
+            blocks.table_block("Monitoring history (one step per scored batch)", history,
+                               empty="no batch scored yet", wide=True),
+            blocks.table_block("Metrics logged to MLflow", metrics,
+                               note=f"MLflow keys are {config.study}.<stage>.<metric>.")]},
+    ]
+    section = {**study_section, "groups": groups}
+    if population_section is not None:
+        section["population"] = population_section
+    return section

@@ -1,0 +1,126 @@
+"""The row contract shared by ingestion and batch inference: normalise a table's columns,
+decode and type every value, attach each broken rule to its row, and split off the quarantine.
+
+A shared module (not ingestion's node module) because two pipelines apply the same contract:
+ingestion to raw tables, inference to new batches of the same study.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from health_risk.datasets.lineage import LINEAGE_COLUMNS, SOURCE_FILE, SOURCE_ROW
+from health_risk.pipelines.ingestion.config import IngestionConfig, normalise_name
+from health_risk.pipelines.ingestion.rules import decode_column, reason
+
+logger = logging.getLogger(__name__)
+
+REASONS = "_quarantine_reasons"
+RAW_RECORD = "_raw_record"
+
+
+class DataQualityError(ValueError):
+    """Raised when a table breaks a table-level rule (missing column, too much quarantined)."""
+
+
+def _source_of(df: DataFrame) -> str:
+    if SOURCE_FILE not in df.columns:
+        return "<unknown source>"
+    row = df.select(SOURCE_FILE).limit(1).collect()
+    return row[0][0] if row else "<empty source>"
+
+
+def normalise_columns(raw: DataFrame, params: dict[str, Any]) -> tuple[DataFrame, dict]:
+    """Normalise headers, apply per-release renames, drop personal identifiers and
+    undeclared columns, and fail naming file and column when a required column is missing.
+    """
+    config = IngestionConfig.model_validate(params)
+    renamed = {c: config.rename.get(normalise_name(c), normalise_name(c))
+               for c in raw.columns if c not in LINEAGE_COLUMNS}
+    clashes = sorted({n for n in renamed.values() if list(renamed.values()).count(n) > 1})
+    if clashes:
+        raise DataQualityError(
+            f"{_source_of(raw)}: several source columns normalise to {clashes} "
+            "(rule: unique_column_names)."
+        )
+    df = raw.select(*[F.col(f"`{src}`").alias(dst) for src, dst in renamed.items()],
+                    *[c for c in LINEAGE_COLUMNS if c in raw.columns])
+    present = set(renamed.values())
+    missing_required = [c for c in config.required_columns if c not in present]
+    if missing_required:
+        raise DataQualityError(
+            f"{_source_of(raw)}: required column(s) {missing_required} missing "
+            f"(rule: required_column, study '{config.study}'). Found: {sorted(present)}"
+        )
+    personal = sorted(present & set(config.personal_columns))
+    undeclared = sorted(present - set(config.columns) - set(config.personal_columns))
+    absent_optional = [c for c in config.columns if c not in present]
+    # Optional columns a release lacks become typed nulls so every release has one schema.
+    for name in absent_optional:
+        df = df.withColumn(name, F.lit(None).cast("string"))
+    df = df.select(*config.columns, *[c for c in LINEAGE_COLUMNS if c in df.columns])
+    audit = {
+        "dropped_personal_columns": personal,
+        "dropped_undeclared_columns": undeclared,
+        "absent_optional_columns": absent_optional,
+    }
+    if personal:
+        logger.info("%s: dropped personal identifier columns %s", config.study, personal)
+    return df, audit
+
+
+def flag_invalid_rows(normalised: DataFrame, params: dict[str, Any]) -> DataFrame:
+    """Decode survey codes, cast types and attach the list of broken rules to each row."""
+    config = IngestionConfig.model_validate(params)
+    dtypes = dict(normalised.dtypes)
+    decoded, reasons = [], []
+    for name, rule in config.columns.items():
+        value, column_reasons = decode_column(F.col(name), dtypes[name] == "string", name, rule)
+        decoded.append(value.alias(name))
+        reasons.extend(column_reasons)
+    raw_values = F.struct(*[F.col(c).cast("string").alias(c) for c in config.columns])
+    flagged = normalised.select(
+        *decoded,
+        *[c for c in LINEAGE_COLUMNS if c in normalised.columns],
+        F.array(*reasons).alias(REASONS),
+        raw_values.alias(RAW_RECORD),
+    )
+    order = F.col(SOURCE_ROW) if SOURCE_ROW in flagged.columns else F.monotonically_increasing_id()
+    extra = []
+    for key in config.unique:
+        seen = F.row_number().over(Window.partitionBy(*key).orderBy(order))
+        complete = F.lit(True)
+        for column in key:  # a key with a null part is not a key (not_null reports it)
+            complete = complete & F.col(column).isNotNull()
+        value = F.concat_ws("|", *[F.col(c).cast("string") for c in key])
+        extra.append(reason(complete & (seen > 1), "unique", "+".join(key), value))
+    if config.duplicate_rows == "quarantine":
+        seen = F.row_number().over(Window.partitionBy(*config.columns).orderBy(order))
+        extra.append(reason(seen > 1, "duplicate_row", "*", F.lit("earlier identical row")))
+    if extra:
+        flagged = flagged.withColumn(REASONS, F.concat(F.col(REASONS), F.array(*extra)))
+    flagged = flagged.withColumn(REASONS, F.filter(F.col(REASONS), lambda r: r.isNotNull()))
+    # The raw values are serialised only for rows that go to quarantine (JSON for every row
+    # was a measurable share of the ingestion time on a full BRFSS year, see bench/).
+    flagged = flagged.withColumn(
+        RAW_RECORD, F.when(F.size(REASONS) > 0, F.to_json(F.col(RAW_RECORD))))
+    return flagged.persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def extract_quarantine(flagged: DataFrame, params: dict[str, Any]) -> DataFrame:
+    """Rows that broke at least one rule, with every reason and the raw values as read."""
+    study = IngestionConfig.model_validate(params).study
+    lineage = [F.col(c) for c in LINEAGE_COLUMNS if c in flagged.columns]
+    return flagged.filter(F.size(REASONS) > 0).select(
+        F.lit(study).alias("study"),
+        *lineage,
+        F.col(REASONS).getItem(0).getField("rule").alias("first_rule"),
+        F.col(REASONS).getItem(0).getField("column").alias("first_column"),
+        F.col(REASONS).alias("reasons"),
+        F.col(RAW_RECORD).alias("raw_record"),
+    )

@@ -1,0 +1,110 @@
+"""A fourth study added by configuration alone, for the end-to-end test: a small conf
+environment (registry entry, raw catalog entry, parameter blocks) and a CSV in a shape the
+project has no code for: integer-coded 0/1 and 1-5 survey answers, a binary target with real
+signal, and no id column (the reader's row number becomes the key)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+NAME = "wellbeing"
+ANSWERS_0_1 = ["exercises", "smokes", "lives_alone"]
+# Enough answers that a synthetic respondent rarely repeats a real one by chance (the privacy
+# gate refuses any exact copy).
+ANSWERS_1_5 = ["sleep_quality", "stress", "diet_quality", "age_band", "loneliness",
+               "work_strain", "screen_time", "alcohol"]
+
+REGISTRY = {"studies": {NAME: {"task": "classification"}}}
+
+CATALOG = {f"{NAME}.raw_source@spark": {
+    "type": "health_risk.datasets.SparkSourceDataset",
+    "filepath": "${globals:data_root}/01_raw/" + f"{NAME}/{NAME}_survey.csv",
+    "metadata": {"kedro-viz": {"layer": "raw", "preview": False}},
+}}
+
+_yes_no = {0: "no", 1: "yes"}
+PARAMETERS = {NAME: {
+    "ingestion": {
+        "max_quarantine_share": 0.05,
+        "columns": {
+            **{c: {"type": "int", "required": True, "allowed": [0, 1]} for c in ANSWERS_0_1},
+            **{c: {"type": "int", "required": True, "missing_codes": [9],
+                   "allowed": [1, 2, 3, 4, 5]} for c in ANSWERS_1_5},
+            "age": {"type": "int", "required": True, "range": [18, 90]},
+            "high_risk": {"type": "int", "required": True, "nullable": False,
+                          "allowed": [0, 1]},
+        },
+    },
+    "feature_engineering": {
+        "task": "classification", "id_column": "_source_row",
+        "target": {"column": "high_risk"}, "weight_column": None,
+        "derivations": [
+            {"step": "recode", "columns": {"exercises": "exercise", "smokes": "smoker"},
+             "mapping": _yes_no},
+            {"step": "bin", "input": "age_band", "output": "age_group", "edges": [3],
+             "labels": ["younger", "older"]},
+        ],
+        "numeric_features": ["age", "sleep_quality", "stress", "diet_quality", "loneliness",
+                             "work_strain", "screen_time", "alcohol", "lives_alone"],
+        "categorical_features": ["exercise", "smoker", "age_group"],
+        "subgroup_columns": ["age_group"],
+        "leakage_columns": ["high_risk"],
+    },
+    "split": {"seed": 11, "train": 0.6, "validation": 0.2},
+    "modeling": {
+        "task": "classification", "primary_metric": "roc_auc", "class_weighting": "balanced",
+        "candidates_to_run": "linear",
+        "candidates": {"linear": {"n_trials": 1, "fixed": {"maxIter": 30}}},
+        "tuning": {"seed": 3, "timeout_seconds": 30},
+        "explain": {"sample_rows": 50},
+        "quality_gate": {"thresholds": {"roc_auc": 0.6}},
+    },
+    "synthetic_data": {"fit_rows": 600, "batch_rows": 200, "seed": 5,
+                       "sequence_columns": []},
+    "inference": {"batch_id": "latest"},
+    "reporting": {
+        "title": "Wellbeing survey: high-risk respondents",
+        "aggregates": {
+            "risk_by_stress": {"description": "High-risk share by stress answer",
+                               "group_by": ["stress"], "measures": {"label": ["mean"]}},
+            "respondents_by_age_group": {"description": "Respondents by age group",
+                                         "group_by": ["age_group"]},
+        },
+        "charts": {
+            "bar": {"table": "risk_by_stress", "x": "stress", "y": "mean_label",
+                    "title": "High-risk share by stress"},
+            "pie": {"table": "respondents_by_age_group", "x": "age_group", "y": "rows",
+                    "title": "Respondents by age group"},
+            "line": {"table": "risk_by_stress", "x": "stress", "y": "mean_label",
+                     "title": "High-risk share by stress"},
+        },
+    },
+}}
+
+
+def survey_frame(n_rows: int = 3000, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({c: rng.integers(0, 2, n_rows) for c in ANSWERS_0_1})
+    for column in ANSWERS_1_5:
+        frame[column] = rng.integers(1, 6, n_rows)
+    frame["age"] = rng.integers(18, 91, n_rows)
+    logit = (-1.0 + 0.7 * frame["stress"] - 0.5 * frame["sleep_quality"]
+             + 1.1 * frame["smokes"] - 0.8 * frame["exercises"] + 0.3 * frame["age_band"])
+    frame["high_risk"] = (rng.random(n_rows) < 1 / (1 + np.exp(-(logit - 0.5)))).astype(int)
+    return frame
+
+
+def add_to_project(root: Path, env: str = "test", n_rows: int = 3000) -> None:
+    """Write the conf environment files and the raw CSV into a scratch project copy."""
+    conf = root / "conf" / env
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "studies.yml").write_text(yaml.safe_dump(REGISTRY, sort_keys=False))
+    (conf / f"catalog_{NAME}.yml").write_text(yaml.safe_dump(CATALOG, sort_keys=False))
+    (conf / f"parameters_{NAME}.yml").write_text(yaml.safe_dump(PARAMETERS, sort_keys=False))
+    raw = root / "data" / "01_raw" / NAME
+    raw.mkdir(parents=True, exist_ok=True)
+    survey_frame(n_rows).to_csv(raw / f"{NAME}_survey.csv", index=False)
