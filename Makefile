@@ -33,11 +33,15 @@ run: sample-data
 test: install
 	$(BIN)/python -m pytest
 
+# The venv's bin first on PATH: `kedro mlflow ui` starts `mlflow` from PATH, so without it the
+# target fails on a machine where the venv is not activated.
+VENV_PATH := PATH="$(abspath $(BIN)):$$PATH"
+
 viz: install
-	$(KEDRO) viz run --host 127.0.0.1 --port 4141 --no-browser
+	$(VENV_PATH) $(KEDRO) viz run --host 127.0.0.1 --port 4141 --no-browser
 
 mlflow-ui: install
-	$(KEDRO) mlflow ui
+	$(VENV_PATH) $(KEDRO) mlflow ui
 
 # The HTML report rendered by headless Chromium (Debian: apt install chromium) into a PNG next to
 # it: a check that the charts draw offline. The flags keep Chromium off the network.

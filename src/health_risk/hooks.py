@@ -70,6 +70,101 @@ class SparkHooks:
             )
 
 
+class RunTerminationHooks:
+    """A run stopped by SIGTERM (a scheduler, ``kill``) or SIGINT (Ctrl-C) ends its MLflow runs
+    as KILLED, the kedro run's and its tuning children alike, instead of leaving them RUNNING
+    forever. Outputs are written whole or not at all (Spark overwrites, the XPT staging marker
+    comes last), so nothing half-written blocks the next run."""
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+        self._run: tuple[str, str] | None = None  # (run id, experiment id)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        import signal
+        import threading
+
+        import mlflow
+
+        active = mlflow.active_run()
+        self._run = (active.info.run_id, active.info.experiment_id) if active else None
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be installed from the main thread
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        import signal
+
+        end_mlflow_runs_as_killed(self._run)
+        self._restore()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    def _restore(self) -> None:
+        import signal
+
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        self._restore()
+
+    @hook_impl
+    def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+        self._restore()
+
+
+def end_mlflow_runs_as_killed(run: tuple[str, str] | None) -> list[str]:
+    """End the kedro run's MLflow run and every child still RUNNING as KILLED; return their
+    ids."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    ended = []
+    client = MlflowClient()
+    if run is not None:
+        run_id, experiment_id = run
+        children = client.search_runs(
+            [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{run_id}' and "
+            "attributes.status = 'RUNNING'")
+        for child in children:
+            client.set_terminated(child.info.run_id, "KILLED")
+            ended.append(child.info.run_id)
+    while mlflow.active_run():
+        ended.append(mlflow.active_run().info.run_id)
+        mlflow.end_run("KILLED")
+    if run is not None and client.get_run(run[0]).info.status == "RUNNING":
+        client.set_terminated(run[0], "KILLED")
+        ended.append(run[0])
+    logger.warning("Run stopped by a signal: MLflow run(s) %s ended as KILLED", ended)
+    return ended
+
+
+class HyperparameterValidationHooks:
+    """After the Spark session exists and before any node runs: every hyper-parameter value
+    of the modeling candidates about to train passes the estimator's own validators."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from health_risk.pipelines.modeling.config import ModelingConfig
+        from health_risk.pipelines.modeling.hyperparameters import check_hyperparameters
+
+        studies = {node.namespace for node in pipeline.nodes
+                   if node.namespace and node.name.endswith(".train_candidates")}
+        checked = 0
+        for study in sorted(studies):
+            params = catalog.load(f"params:{study}.modeling")
+            checked += check_hyperparameters(ModelingConfig.model_validate(params))
+        if studies:
+            logger.info("Hyper-parameters accepted by their estimators: %d value sets (%s)",
+                        checked, ", ".join(sorted(studies)))
+
+
 class StudyRegistryHooks:
     """Hand the run's config loader to pipeline registration (``config_loader``), so the study
     registry that shapes the pipelines honours ``--env`` and ``--conf-source``."""

@@ -40,3 +40,43 @@ def regression_metrics(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
         "mape": float(np.mean(np.abs((y[nonzero] - yhat[nonzero]) / y[nonzero]))),
         "rows": float(len(y)),
     }
+
+
+# Headline metrics that get a bootstrap interval (the counts and the threshold do not).
+CLASSIFICATION_HEADLINE = ("roc_auc", "pr_auc", "f1", "brier", "log_loss", "precision",
+                           "recall", "accuracy")
+REGRESSION_HEADLINE = ("rmse", "mae", "r2")
+
+
+def bootstrap_intervals(y: np.ndarray, scores: np.ndarray, task: str,
+                        threshold: float | None, replicates: int = 200,
+                        confidence: float = 0.95, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Percentile intervals of the headline metrics over a seeded bootstrap of the rows.
+
+    Classification resamples positives and negatives apart (stratified by label), so every
+    replicate keeps the class balance of the split and AUC is always defined; the F1, precision,
+    recall and accuracy replicates use the same, fixed threshold (chosen on validation).
+    """
+    y = np.asarray(y, dtype=float)
+    scores = np.asarray(scores, dtype=float)
+    rng = np.random.default_rng(seed)
+    if task == "classification":
+        groups = [np.flatnonzero(y == label) for label in (0.0, 1.0)]
+        names = CLASSIFICATION_HEADLINE
+    else:
+        groups = [np.arange(len(y))]
+        names = REGRESSION_HEADLINE
+    if any(len(g) == 0 for g in groups):
+        return {}
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(replicates):
+        rows = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
+        values = (classification_metrics(y[rows], scores[rows], threshold)
+                  if task == "classification" else regression_metrics(y[rows], scores[rows]))
+        for name in names:
+            samples[name].append(values[name])
+    tail = (1.0 - confidence) / 2.0
+    return {name: {"low": float(np.nanquantile(values, tail)),
+                   "high": float(np.nanquantile(values, 1.0 - tail)),
+                   "replicates": replicates, "confidence": confidence}
+            for name, values in samples.items()}

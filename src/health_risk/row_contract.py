@@ -14,7 +14,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from health_risk.datasets.lineage import LINEAGE_COLUMNS, SOURCE_FILE, SOURCE_ROW
+from health_risk.datasets.lineage import (
+    LINEAGE_COLUMNS,
+    MALFORMED_RECORD,
+    SOURCE_ROW,
+    source_label,
+)
 from health_risk.pipelines.ingestion.config import IngestionConfig, normalise_name
 from health_risk.pipelines.ingestion.rules import decode_column, reason
 
@@ -28,11 +33,12 @@ class DataQualityError(ValueError):
     """Raised when a table breaks a table-level rule (missing column, too much quarantined)."""
 
 
+# Reader columns that pass through the contract untouched (lineage, malformed CSV records).
+PASSED_THROUGH = (*LINEAGE_COLUMNS, MALFORMED_RECORD)
+
+
 def _source_of(df: DataFrame) -> str:
-    if SOURCE_FILE not in df.columns:
-        return "<unknown source>"
-    row = df.select(SOURCE_FILE).limit(1).collect()
-    return row[0][0] if row else "<empty source>"
+    return source_label(df)
 
 
 def normalise_columns(raw: DataFrame, params: dict[str, Any]) -> tuple[DataFrame, dict]:
@@ -41,7 +47,7 @@ def normalise_columns(raw: DataFrame, params: dict[str, Any]) -> tuple[DataFrame
     """
     config = IngestionConfig.model_validate(params)
     renamed = {c: config.rename.get(normalise_name(c), normalise_name(c))
-               for c in raw.columns if c not in LINEAGE_COLUMNS}
+               for c in raw.columns if c not in PASSED_THROUGH}
     clashes = sorted({n for n in renamed.values() if list(renamed.values()).count(n) > 1})
     if clashes:
         raise DataQualityError(
@@ -49,8 +55,13 @@ def normalise_columns(raw: DataFrame, params: dict[str, Any]) -> tuple[DataFrame
             "(rule: unique_column_names)."
         )
     df = raw.select(*[F.col(f"`{src}`").alias(dst) for src, dst in renamed.items()],
-                    *[c for c in LINEAGE_COLUMNS if c in raw.columns])
+                    *[c for c in PASSED_THROUGH if c in raw.columns])
     present = set(renamed.values())
+    keyed_by_row = config.row_number_key and config.row_number_key not in present
+    if keyed_by_row:
+        # No id in this copy of the source: the reader's row number is its stable key.
+        df = df.withColumn(config.row_number_key, F.col(SOURCE_ROW).cast("string"))
+        present.add(config.row_number_key)
     missing_required = [c for c in config.required_columns if c not in present]
     if missing_required:
         raise DataQualityError(
@@ -63,8 +74,9 @@ def normalise_columns(raw: DataFrame, params: dict[str, Any]) -> tuple[DataFrame
     # Optional columns a release lacks become typed nulls so every release has one schema.
     for name in absent_optional:
         df = df.withColumn(name, F.lit(None).cast("string"))
-    df = df.select(*config.columns, *[c for c in LINEAGE_COLUMNS if c in df.columns])
+    df = df.select(*config.columns, *[c for c in PASSED_THROUGH if c in df.columns])
     audit = {
+        "key_from_row_number": config.row_number_key if keyed_by_row else None,
         "dropped_personal_columns": personal,
         "dropped_undeclared_columns": undeclared,
         "absent_optional_columns": absent_optional,
@@ -84,11 +96,16 @@ def flag_invalid_rows(normalised: DataFrame, params: dict[str, Any]) -> DataFram
         decoded.append(value.alias(name))
         reasons.extend(column_reasons)
     raw_values = F.struct(*[F.col(c).cast("string").alias(c) for c in config.columns])
+    malformed = MALFORMED_RECORD in normalised.columns
+    if malformed:  # the reader kept the raw line of a record whose fields differ from the header
+        reasons.append(reason(F.col(MALFORMED_RECORD).isNotNull(), "field_count", "*",
+                              F.lit("number of fields differs from the header")))
     flagged = normalised.select(
         *decoded,
         *[c for c in LINEAGE_COLUMNS if c in normalised.columns],
         F.array(*reasons).alias(REASONS),
         raw_values.alias(RAW_RECORD),
+        *([MALFORMED_RECORD] if malformed else []),
     )
     order = F.col(SOURCE_ROW) if SOURCE_ROW in flagged.columns else F.monotonically_increasing_id()
     extra = []
@@ -107,8 +124,12 @@ def flag_invalid_rows(normalised: DataFrame, params: dict[str, Any]) -> DataFram
     flagged = flagged.withColumn(REASONS, F.filter(F.col(REASONS), lambda r: r.isNotNull()))
     # The raw values are serialised only for rows that go to quarantine (JSON for every row
     # was a measurable share of the ingestion time on a full BRFSS year, see bench/).
-    flagged = flagged.withColumn(
-        RAW_RECORD, F.when(F.size(REASONS) > 0, F.to_json(F.col(RAW_RECORD))))
+    raw_record = F.when(F.size(REASONS) > 0, F.to_json(F.col(RAW_RECORD)))
+    if malformed:  # the line exactly as read: its extra (or missing) fields stay visible
+        raw_record = F.coalesce(F.col(MALFORMED_RECORD), raw_record)
+        flagged = flagged.withColumn(RAW_RECORD, raw_record).drop(MALFORMED_RECORD)
+    else:
+        flagged = flagged.withColumn(RAW_RECORD, raw_record)
     return flagged.persist(StorageLevel.MEMORY_AND_DISK)
 
 

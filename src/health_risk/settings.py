@@ -3,7 +3,13 @@
 import os
 
 from health_risk.config_loader import StudyConfigLoader
-from health_risk.hooks import ParameterValidationHooks, SparkHooks, StudyRegistryHooks
+from health_risk.hooks import (
+    HyperparameterValidationHooks,
+    ParameterValidationHooks,
+    RunTerminationHooks,
+    SparkHooks,
+    StudyRegistryHooks,
+)
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -12,9 +18,12 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 # The registry hook hands the run's config loader to pipeline registration. Pluggy calls hooks
-# last-registered first, so ParameterValidationHooks (last) validates before SparkHooks starts
-# the JVM.
-HOOKS = (StudyRegistryHooks(), SparkHooks(), ParameterValidationHooks())
+# last-registered first: ParameterValidationHooks (last) validates the blocks before SparkHooks
+# starts the JVM, and HyperparameterValidationHooks then checks the candidates' values against
+# the estimators' own validators (MLlib needs the JVM for that). RunTerminationHooks runs first
+# of ours, after kedro-mlflow (a plugin, registered later) has started the MLflow run it guards.
+HOOKS = (StudyRegistryHooks(), HyperparameterValidationHooks(), SparkHooks(),
+         ParameterValidationHooks(), RunTerminationHooks())
 
 # Stamps each study's namespace into its parameter blocks (health_risk.studies).
 CONFIG_LOADER_CLASS = StudyConfigLoader

@@ -79,6 +79,22 @@ def test_truncated_file_is_an_error_naming_the_file(spark, tmp_path):
         dataset.load()
 
 
+def test_a_cut_inside_an_observation_on_a_record_border_is_an_error(spark, tmp_path):
+    dataset = _dataset(tmp_path)
+    survey = _survey(400)
+    survey["NOTE"] = "x" * 60  # observations longer than one 80-byte record
+    dataset.save(survey)
+    path = tmp_path / "LLCP2023.XPT"
+    data = path.read_bytes()
+    cut = (len(data) // 2) // 80 * 80  # half the file, on a record border
+    path.write_bytes(data[:cut])
+    with pytest.raises(DatasetError, match=r"LLCP2023\.XPT.*truncated.*whole_observations"):
+        dataset.load()
+    # The untouched file still reads in full: its tail is the blank padding.
+    path.write_bytes(data)
+    assert dataset.load().count() == 400
+
+
 def test_empty_and_foreign_files_are_errors_naming_the_file(spark, tmp_path):
     path = tmp_path / "LLCP2023.XPT"
     path.write_bytes(b"")

@@ -13,11 +13,27 @@ def test_csv_is_read_as_text_with_header_case_kept_and_lineage(spark, tmp_path):
     path = tmp_path / "stroke.csv"
     path.write_text("id,Gender,bmi\r\n9046,Male,36.6\r\n51676,Female,N/A\r\n")
     df = SparkSourceDataset(filepath=str(path)).load()
-    assert df.columns == ["id", "Gender", "bmi", "_source_file", "_source_row"]
+    assert df.columns == ["id", "Gender", "bmi", "_malformed_record", "_source_file",
+                          "_source_row"]
     rows = df.orderBy("_source_row").collect()
     assert [r["bmi"] for r in rows] == ["36.6", "N/A"]
     assert [r["_source_row"] for r in rows] == [0, 1]
     assert dict(df.dtypes)["id"] == "string"
+
+
+def test_records_with_extra_or_missing_fields_keep_their_raw_line(spark, tmp_path):
+    path = tmp_path / "insurance.csv"
+    path.write_text('age,sex\n19,female\n18,male,EXTRA\n28\n"33",male\n')
+    dataset = SparkSourceDataset(filepath=str(path))
+    rows = {r["_source_row"]: r["_malformed_record"] for r in dataset.load().collect()}
+    assert rows == {0: None, 1: "18,male,EXTRA", 2: "28", 3: None}
+    # The source is named by the frame itself, even when it has no rows.
+    path.write_text("age,sex\n")
+    empty = dataset.load()
+    assert empty.count() == 0
+    from health_risk.datasets.lineage import sources_of
+
+    assert sources_of(empty.select("age", "_source_file")) == [str(path)]
 
 
 def test_non_utf8_csv_shows_replacement_characters_for_the_validator(spark, tmp_path):

@@ -3,6 +3,11 @@
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
 LINEAGE_COLUMNS = (SOURCE_FILE, SOURCE_ROW)
+# A CSV record whose field count differs from the header, as read (null for a good record).
+MALFORMED_RECORD = "_malformed_record"
+# Column metadata key on SOURCE_FILE naming the file, table or query a frame was read from: it
+# survives selects and is there even when the source has no row to carry it.
+SOURCE_METADATA = "health_risk.source"
 
 
 def get_spark():
@@ -20,6 +25,44 @@ def add_lineage(df, source: str):
     """
     from pyspark.sql import functions as F
 
-    return df.withColumn(SOURCE_FILE, F.lit(source)).withColumn(
+    with_lineage = df.withColumn(SOURCE_FILE, F.lit(source)).withColumn(
         SOURCE_ROW, F.monotonically_increasing_id()
     )
+    return tag_source(with_lineage, source)
+
+
+# Metadata key: physical records the reader saw but did not turn into rows, by kind (blank
+# lines, footnotes, county rows of a state table), so the report accounts for every record.
+SKIPPED_METADATA = "health_risk.skipped_records"
+
+
+def tag_source(df, source: str, skipped: dict[str, int] | None = None):
+    """Name the source in the metadata of ``_source_file`` (see ``SOURCE_METADATA``), with the
+    counts of records the reader skipped on purpose."""
+    metadata = {SOURCE_METADATA: source}
+    if skipped:
+        metadata[SKIPPED_METADATA] = {k: int(v) for k, v in skipped.items()}
+    return df.withMetadata(SOURCE_FILE, metadata)
+
+
+def skipped_records(df) -> dict[str, int]:
+    if SOURCE_FILE not in df.columns:
+        return {}
+    return dict(df.schema[SOURCE_FILE].metadata.get(SKIPPED_METADATA) or {})
+
+
+def sources_of(df, limit: int = 20) -> list[str]:
+    """The file(s), table or query a frame came from: the tagged source, else the distinct
+    ``_source_file`` values (batches carry one per batch); empty when neither is known."""
+    if SOURCE_FILE not in df.columns:
+        return []
+    tagged = df.schema[SOURCE_FILE].metadata.get(SOURCE_METADATA)
+    if tagged:
+        return [tagged]
+    return [r[0] for r in df.select(SOURCE_FILE).distinct().limit(limit).collect()]
+
+
+def source_label(df) -> str:
+    """One label for error messages: the source(s), or a clear placeholder."""
+    found = sources_of(df, limit=3)
+    return ", ".join(found) if found else "<source not recorded: no _source_file column>"

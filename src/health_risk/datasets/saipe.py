@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from health_risk.datasets.lineage import SOURCE_FILE, SOURCE_ROW, get_spark
+from health_risk.datasets.lineage import SOURCE_FILE, SOURCE_ROW, get_spark, tag_source
 
 HEADER_ROW = 3
 _MEASURES = [
@@ -75,20 +75,33 @@ class SaipeDataset(AbstractDataset):
                 )
         body = cells.iloc[HEADER_ROW + 1:].reset_index(drop=True)
         body.insert(0, SOURCE_ROW, range(HEADER_ROW + 1, HEADER_ROW + 1 + len(body)))
+        # Every physical row below the header is a state row, or is counted as skipped by kind
+        # (the validation report shows the counts); a row with data but no usable key is kept,
+        # and the contract quarantines it.
+        cells_text = body.drop(columns=[SOURCE_ROW]).map(_cell_text)
+        filled = cells_text.notna().sum(axis=1)
+        first = cells_text.iloc[:, 0]
+        blank = filled == 0
+        footnote = (filled == 1) & first.notna() & ~first.fillna("").str.fullmatch(r"\d+")
+        skipped = {"blank_rows": int(blank.sum()), "footnote_rows": int(footnote.sum())}
+        keep = ~(blank | footnote)
         if has_county:
             county = body.iloc[:, 2].map(_cell_text)
-            body = body[county.isin(["000", "0"])].drop(columns=body.columns[2])
-        body = body.iloc[:, : len(expected) + 1]
+            counties = keep & ~county.isin(["000", "0"])
+            skipped["county_rows"] = int(counties.sum())
+            keep &= ~counties
+            body = body.drop(columns=body.columns[2])
+        body = body[keep].iloc[:, : len(expected) + 1]
         body.columns = [SOURCE_ROW] + [name for _, name in expected]
-        body = body[body["state_fips"].map(_cell_text).notna()]  # footnote / blank rows
         text = body.drop(columns=[SOURCE_ROW]).map(_cell_text)
         text[SOURCE_FILE] = str(self._filepath)
         text[SOURCE_ROW] = body[SOURCE_ROW].astype("int64").to_numpy()
         schema = ", ".join(
             f"`{c}` {'bigint' if c == SOURCE_ROW else 'string'}" for c in text.columns
         )
-        return get_spark().createDataFrame(text.astype(object).where(text.notna(), None),
-                                           schema=schema)
+        frame = get_spark().createDataFrame(text.astype(object).where(text.notna(), None),
+                                            schema=schema)
+        return tag_source(frame, str(self._filepath), skipped=skipped)
 
     def _read_cells(self) -> pd.DataFrame:
         if not self._filepath.is_file():

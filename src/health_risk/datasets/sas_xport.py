@@ -111,6 +111,7 @@ class SasXportDataset(AbstractDataset):
             )
         except Exception as exc:  # pandas raises ValueError/OSError with terse messages
             raise DatasetError(f"Cannot read SAS transport file '{source}': {exc}") from exc
+        check_whole_observations(xpt_path, reader, label=str(source))
         schema = None
         offset = 0
         with reader:
@@ -177,6 +178,28 @@ def check_xport_file(path: Path, label: str) -> None:
             f"SAS transport file '{label}' is truncated or corrupt: its size ({size} bytes) is "
             f"not a whole number of {XPORT_RECORD_BYTES}-byte records."
         )
+
+
+def check_whole_observations(path: Path, reader, label: str) -> None:
+    """The bytes after the last whole observation must be the blank padding XPORT writes.
+
+    A file cut on an 80-byte boundary inside an observation passes the record-size check, and
+    pandas then reads the whole observations before the cut and drops the rest silently.
+    """
+    start, length, observations = reader.record_start, reader.record_length, reader.nobs
+    end = start + observations * length
+    tail = path.stat().st_size - end
+    if tail <= 0:
+        return
+    with open(path, "rb") as handle:
+        handle.seek(end)
+        rest = handle.read(tail)
+    if rest.strip(b" "):
+        raise DatasetError(
+            f"SAS transport file '{label}' is truncated: {tail} byte(s) of a "
+            f"{length}-byte observation follow the last whole one (observation "
+            f"{observations + 1}), and they are data, not the blank padding XPORT ends with "
+            "(rule: whole_observations). Download the file again.")
 
 
 def _iter_chunks(reader, source: Path, chunksize: int):

@@ -14,9 +14,10 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 from kedro.io.core import parse_dataset_definition
+from kedro_datasets._utils.databricks_utils import to_spark_path
 from kedro_datasets.spark import SparkDatasetV2
 
-from health_risk.datasets.lineage import add_lineage, get_spark
+from health_risk.datasets.lineage import MALFORMED_RECORD, add_lineage, get_spark
 
 
 class SparkSourceDataset(SparkDatasetV2):
@@ -43,7 +44,29 @@ class SparkSourceDataset(SparkDatasetV2):
         df = super()._load()
         if not df.columns:
             raise DatasetError(f"Raw file '{path}' has no header row / no columns.")
+        if self._file_format == "csv":
+            df = self._with_malformed_records(df)
         return add_lineage(df, self._raw_filepath)
+
+    def _with_malformed_records(self, header_read):
+        """Read again with the header's columns plus Spark's corrupt-record column: a record
+        with more fields than the header (Spark would silently drop the extras) or fewer keeps
+        its raw line in ``_malformed_record``, and ingestion quarantines it (``field_count``)."""
+        from pyspark.sql import types as T
+
+        names = header_read.columns
+        if MALFORMED_RECORD in names:
+            raise DatasetError(f"Raw file '{self._raw_filepath}' has a column named "
+                               f"'{MALFORMED_RECORD}', which the reader reserves")
+        schema = T.StructType([*(T.StructField(n, T.StringType()) for n in names),
+                               T.StructField(MALFORMED_RECORD, T.StringType())])
+        options = {**self._load_args, "mode": "PERMISSIVE",
+                   "columnNameOfCorruptRecord": MALFORMED_RECORD, "enforceSchema": True}
+        options.pop("inferSchema", None)
+        load_path = to_spark_path(self._protocol, str(self._get_load_path()))
+        # Spark refuses queries that touch only the corrupt-record column of a raw CSV scan;
+        # every ingestion query reads the data columns too.
+        return get_spark().read.schema(schema).options(**options).format("csv").load(load_path)
 
 
 class SparkFromPandasDataset(AbstractDataset):

@@ -122,6 +122,11 @@ def test_evaluation_outputs_subgroups_with_counts(calibrated, model_input):
     assert set(subgroups["subgroup"]) == {"sex", "age_group"}
     assert subgroups["rows"].sum() == 2 * report["test"]["rows"]
     assert curve["rows"].sum() == report["test"]["rows"]
+    # Every headline test metric has its bootstrap interval, logged beside the point value.
+    roc = report["test_intervals"]["roc_auc"]
+    assert roc["low"] <= report["test"]["roc_auc"] <= roc["high"]
+    assert {"roc_auc_ci_low", "roc_auc_ci_high", "f1_ci_low", "brier_ci_high"} <= set(test)
+    assert "stratified by label" in report["interval_method"]
 
 
 def test_regression_study_reports_rmse_r2_and_no_threshold(regression_features):
@@ -209,3 +214,10 @@ def test_auto_calibration_compares_cross_fitted_brier_scores(calibrated):
     chosen = calibrated[1]["calibration"]
     best = min(brier, key=brier.get)
     assert chosen == ("none" if best == "uncalibrated" else best)
+
+
+def test_a_feature_without_any_value_is_refused_before_training(classification_features):
+    blank = classification_features.withColumn("bmi", F.lit(None).cast("double"))
+    with pytest.raises(ValueError, match=r"toy: feature\(s\) \['bmi'\] have no value in any "
+                                         r"of the \d+ training rows.*feature_has_values"):
+        nodes.split_dataset(blank, SPEC, PARAMS, SPLIT)

@@ -61,6 +61,14 @@ class IngestionConfig(BaseModel):
     duplicate_rows: Literal["keep", "quarantine"] = "keep"
     max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
     min_rows: int = Field(1, ge=0)
+    # The published record count of the source (e.g. the BRFSS codebook's per year): a file that
+    # yields another number of rows stops the run (a truncated download cut on a record border).
+    expected_rows: int | None = Field(None, ge=0)
+    # When a copy of the source has no such column (the stroke file as some mirrors ship it),
+    # it is filled with the reader's row number (`_source_row`): a stable key for that file.
+    row_number_key: str | None = None
+    # A column with fewer non-null values than this share is reported (all-null ones always).
+    sparse_column_share: float = Field(0.01, ge=0.0, le=1.0)
     pandera_depth: Literal["SCHEMA_ONLY", "DATA_ONLY", "SCHEMA_AND_DATA"] = "SCHEMA_AND_DATA"
 
     @field_validator("columns", mode="before")
@@ -72,6 +80,11 @@ class IngestionConfig(BaseModel):
     @classmethod
     def _normalise_rename(cls, value):
         return {normalise_name(k): normalise_name(v) for k, v in dict(value or {}).items()}
+
+    @field_validator("row_number_key", mode="before")
+    @classmethod
+    def _normalise_key(cls, value):
+        return normalise_name(value) if value else None
 
     @field_validator("personal_columns", mode="before")
     @classmethod
@@ -89,6 +102,9 @@ class IngestionConfig(BaseModel):
         unknown = [c for key in self.unique for c in key if c not in self.columns]
         if unknown:
             raise ValueError(f"unique columns {unknown} are not declared under columns")
+        if self.row_number_key and self.row_number_key not in self.columns:
+            raise ValueError(f"row_number_key '{self.row_number_key}' is not declared under "
+                             "columns")
         clash = [c for c in self.personal_columns if c in self.columns]
         if clash:
             raise ValueError(f"personal columns {clash} must not be declared as kept columns")

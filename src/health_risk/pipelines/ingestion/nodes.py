@@ -14,7 +14,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.datasets.lineage import SOURCE_FILE
+from health_risk.datasets.lineage import skipped_records, sources_of
 from health_risk.pipelines.ingestion.config import IngestionConfig
 from health_risk.pipelines.ingestion.schemas import validate_with_pandera
 
@@ -52,9 +52,9 @@ def build_validation_report(
         .orderBy(F.desc("rows"), "rule", "column")
         .collect()
     )
-    sources = [r[0] for r in normalised.select(SOURCE_FILE).distinct().limit(20).collect()] \
-        if SOURCE_FILE in normalised.columns else []
+    sources = sources_of(normalised)
     share = rows_quarantined / rows_read if rows_read else 0.0
+    empty, sparse = _sparse_columns(flagged, config)
     report = {
         "study": config.study,
         "sources": sources,
@@ -65,10 +65,35 @@ def build_validation_report(
         "accounting_balanced": rows_read == rows_passed + rows_quarantined,
         "max_quarantine_share": config.max_quarantine_share,
         "violations": [r.asDict() for r in per_rule],
+        "expected_rows": config.expected_rows,
+        # Columns of the passed rows with no value at all, or fewer than sparse_column_share.
+        "empty_columns": empty,
+        "sparse_columns": sparse,
+        "source_records_skipped": skipped_records(normalised),
         **audit,
         "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return report
+
+
+def _sparse_columns(flagged: DataFrame, config: IngestionConfig
+                    ) -> tuple[list[str], dict[str, float]]:
+    """(all-null columns, {column: non-null share} of nearly empty ones) on the passed rows,
+    in one aggregation."""
+    passed = flagged.filter(F.size(REASONS) == 0)
+    row = passed.agg(F.count(F.lit(1)).alias("__rows"),
+                     *[F.count(F.col(c)).alias(c) for c in config.columns]).first()
+    rows = row["__rows"] if row else 0
+    if not rows:
+        return [], {}
+    shares = {c: row[c] / rows for c in config.columns}
+    empty = [c for c, share in shares.items() if share == 0]
+    sparse = {c: round(share, 6) for c, share in shares.items()
+              if 0 < share < config.sparse_column_share}
+    if empty or sparse:
+        logger.warning("%s: column(s) with no value %s, nearly empty %s (rule: sparse_column)",
+                       config.study, empty, sparse)
+    return empty, sparse
 
 
 def publish_validated_table(flagged: DataFrame, report: dict, params: dict[str, Any]) -> DataFrame:
@@ -76,7 +101,12 @@ def publish_validated_table(flagged: DataFrame, report: dict, params: dict[str, 
     configured limit and a clean pandera validation; returns the validated table.
     """
     config = IngestionConfig.model_validate(params)
-    sources = ", ".join(report.get("sources") or ["<unknown source>"])
+    sources = ", ".join(report.get("sources") or ["<source not recorded>"])
+    if config.expected_rows is not None and report["rows_read"] != config.expected_rows:
+        raise DataQualityError(
+            f"{config.study} ({sources}): {report['rows_read']} rows read, the source should "
+            f"hold {config.expected_rows} (rule: expected_rows). A truncated or partial "
+            "download is the usual cause.")
     if not report["accounting_balanced"]:
         raise DataQualityError(
             f"{config.study} ({sources}): rows read {report['rows_read']} != passed "

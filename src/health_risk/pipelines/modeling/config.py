@@ -77,6 +77,14 @@ class ExplainConfig(_Strict):
     max_tree_nodes: int = Field(60000, ge=100)  # explainer construction walks nodes via py4j
 
 
+class UncertaintyConfig(_Strict):
+    """Bootstrap intervals of the test metrics (stratified by label for classification)."""
+
+    bootstrap_replicates: int = Field(200, ge=20, le=5000)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = 7
+
+
 class GateConfig(_Strict):
     # Minimums for higher-is-better metrics and maximums for lower-is-better ones, on validation.
     thresholds: dict[str, float] = Field(default_factory=dict)
@@ -97,6 +105,7 @@ class ModelingConfig(_Strict):
     calibration: CalibrationConfig = CalibrationConfig()
     subgroup_min_count: int = Field(30, ge=1)
     explain: ExplainConfig = ExplainConfig()
+    uncertainty: UncertaintyConfig = UncertaintyConfig()
     quality_gate: GateConfig = GateConfig()
     registered_model_prefix: str = "health_risk_"
 

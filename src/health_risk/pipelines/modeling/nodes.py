@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.drift import build_profile
+from health_risk.metrics import bootstrap_intervals
 from health_risk.pipelines.modeling import plots
 from health_risk.pipelines.modeling.calibration import (
     calibrator,
@@ -68,6 +69,7 @@ def split_dataset(features: DataFrame, spec: dict[str, Any], params: dict[str, A
     split = SplitConfig.model_validate(split_params)
     stratify = LABEL if config.task == "classification" else None
     table = assign_split(features, "id", stratify, split.seed, split.train, split.validation)
+    _require_feature_values(_part(table, "train"), spec, config.study)
     if config.task == "classification" and config.class_weighting == "balanced":
         counts = {r[LABEL]: r["n"] for r in _part(table, "train").groupBy(LABEL)
                   .agg(F.count(F.lit(1)).alias("n")).collect()}
@@ -78,6 +80,20 @@ def split_dataset(features: DataFrame, spec: dict[str, Any], params: dict[str, A
             weight = F.when(F.col(LABEL) == label, total / (len(counts) * n)).otherwise(weight)
         return table.withColumn(CLASS_WEIGHT, weight)
     return table.withColumn(CLASS_WEIGHT, F.lit(1.0))
+
+
+def _require_feature_values(train: DataFrame, spec: dict[str, Any], study: str) -> None:
+    """Refuse before training when a feature has no value on the training split: imputation
+    and encoding would have nothing to learn from (Spark's Imputer fails deep in the JVM)."""
+    columns = [*spec["numeric_features"], *spec["categorical_features"]]
+    counts = train.agg(F.count(F.lit(1)).alias("__rows"),
+                       *[F.count(F.col(c)).alias(c) for c in columns]).first()
+    empty = [c for c in columns if counts[c] == 0]
+    if counts["__rows"] and empty:
+        raise ValueError(
+            f"{study}: feature(s) {empty} have no value in any of the {counts['__rows']} "
+            "training rows (rule: feature_has_values); drop them from the feature lists or fix "
+            "the source (the ingestion report lists empty columns under empty_columns)")
 
 
 def train_candidates(model_input: DataFrame, spec: dict[str, Any],
@@ -181,9 +197,22 @@ def evaluate_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
                    plots.error_histogram_figure(y_test - s_test, title))
     subgroups = subgroup_metrics(test.rename(columns={SCORE: "score"}), keep[1:], config.task,
                                  threshold, config.subgroup_min_count)
+    uncertainty = config.uncertainty
+    intervals = bootstrap_intervals(y_test, s_test, config.task, threshold,
+                                    uncertainty.bootstrap_replicates, uncertainty.confidence,
+                                    uncertainty.seed)
     report = {"study": config.study, "task": config.task, "primary_metric": config.metric,
-              "validation": validation_metrics, "test": test_metrics, **calibration}
-    return (_as_metric_history(validation_metrics), _as_metric_history(test_metrics), report,
+              "validation": validation_metrics, "test": test_metrics,
+              "test_intervals": intervals,
+              "interval_method": (f"{uncertainty.confidence:.0%} percentile interval, "
+                                  f"{uncertainty.bootstrap_replicates} bootstrap replicates of "
+                                  "the test rows" + (" stratified by label"
+                                                     if config.task == "classification" else "")
+                                  + f", seed {uncertainty.seed}"),
+              **calibration}
+    logged = {**test_metrics, **{f"{name}_ci_{end}": bounds[end]
+                                 for name, bounds in intervals.items() for end in ("low", "high")}}
+    return (_as_metric_history(validation_metrics), _as_metric_history(logged), report,
             curve, subgroups, *figures)
 
 

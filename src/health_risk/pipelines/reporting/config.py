@@ -76,6 +76,10 @@ class PopulationConfig(_Strict):
     area_code: str  # area code joined to the map (e.g. state FIPS)
     target: str = "label"
     weight: str = "survey_weight"
+    # The survey design (BRFSS: _ststr, _psu): with both, intervals are design-based (Taylor
+    # linearisation); without, they use Kish's effective sample size only.
+    strata: str | None = None
+    psu: str | None = None
     covariate: str | None = None  # an area-level figure shown beside the estimates
     covariate_label: str | None = None
     target_label: str = "prevalence"

@@ -185,6 +185,8 @@ def build_study_section(validation_report: dict, evaluation_report: dict, regist
         blocks.key_figure("model of this run", f"{overview['model']} "
                           f"({gate_decision.get('alias')})"),
         blocks.key_figure(f"test {metric}", value),
+        blocks.key_figure(f"test {metric} interval", blocks.interval_text(
+            (evaluation_report.get("test_intervals") or {}).get(metric))),
         blocks.key_figure("latest batch scored with", overview["scored_with"]),
         blocks.key_figure("batch rows scored / quarantined",
                           f"{scored['rows_scored']:,} / {scored['rows_quarantined']:,}"
@@ -196,7 +198,9 @@ def build_study_section(validation_report: dict, evaluation_report: dict, regist
     model_blocks = [
         blocks.metrics_block("Validation and test metrics",
                              {"validation": evaluation_report.get("validation", {}),
-                              "test": evaluation_report.get("test", {})}),
+                              "test": evaluation_report.get("test", {})},
+                             intervals=evaluation_report.get("test_intervals"),
+                             note=evaluation_report.get("interval_method", "")),
         blocks.text_block("Champion gate", "; ".join(gate_decision.get("reasons", []))
                           + f" (alias: {gate_decision.get('alias')}, calibration: "
                           f"{evaluation_report.get('calibration', 'n/a')}, threshold: "

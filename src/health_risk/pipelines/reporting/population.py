@@ -2,9 +2,12 @@
 
 Observed: from the primary table, each respondent weighted by the survey weight (``_LLCPWT``),
 next to the plain unweighted share. Predicted: the weighted mean of the champion's calibrated
-probability over the latest scored batch. The 95 % interval uses Kish's effective sample size,
-(sum w)^2 / sum w^2: it accounts for unequal weights but not for strata and clusters
-(``_STSTR``, ``_PSU``), so it is narrower than a full design-based interval.
+probability over the latest scored batch. With the survey design configured (strata
+``_STSTR`` and PSUs ``_PSU``), the 95 % interval is design-based: Taylor linearisation of the
+weighted mean, PSUs taken with replacement, single-PSU strata contributing no variance
+(``survey_design``), as R's ``survey::svymean`` computes it. Kish's effective sample size,
+(sum w)^2 / sum w^2, is kept beside it (``kish_ci_*``): it accounts for unequal weights only,
+not for strata and clusters.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pyspark.sql import functions as F
 
 from health_risk.pipelines.feature_engineering.config import WEIGHT
 from health_risk.pipelines.reporting.config import PopulationConfig
+from health_risk.pipelines.reporting.survey_design import design_standard_errors
 from health_risk.row_contract import DataQualityError
 from health_risk.scoring import SCORE
 
@@ -48,18 +52,38 @@ def _predicted_statistics() -> list:
 
 
 def _with_interval(table: pd.DataFrame) -> pd.DataFrame:
+    """Kish intervals always; design-based ones (the headline interval) when ``design_se`` is
+    there, else the Kish interval is the headline."""
     p, n = table["observed_weighted"].astype(float), table["effective_n"].astype(float)
-    half = Z_95 * (p * (1 - p) / n).pow(0.5)
-    table["observed_weighted_ci_low"] = (p - half).clip(lower=0.0)
-    table["observed_weighted_ci_high"] = (p + half).clip(upper=1.0)
+    kish_se = (p * (1 - p) / n).pow(0.5)
+    table["kish_se"] = kish_se
+    table["kish_ci_low"] = (p - Z_95 * kish_se).clip(lower=0.0)
+    table["kish_ci_high"] = (p + Z_95 * kish_se).clip(upper=1.0)
+    se = table["design_se"].astype(float) if "design_se" in table else kish_se
+    table["observed_weighted_se"] = se
+    table["observed_weighted_ci_low"] = (p - Z_95 * se).clip(lower=0.0)
+    table["observed_weighted_ci_high"] = (p + Z_95 * se).clip(upper=1.0)
     return table
+
+
+def _with_design(table: pd.DataFrame, rows: DataFrame, config: PopulationConfig,
+                 area: str | None) -> pd.DataFrame:
+    if not (config.strata and config.psu):
+        return table
+    errors = design_standard_errors(rows, area, config.target, config.weight, config.strata,
+                                    config.psu)
+    if area is None:
+        return table.assign(**{c: errors[c].iloc[0] if len(errors) else None
+                               for c in ("design_se", "strata_used", "singleton_strata")})
+    return table.merge(errors, on=area, how="left")
 
 
 def observed_by_area(primary: DataFrame, config: PopulationConfig,
                      study: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per-area table and the same figures over every respondent."""
     needed = [config.area, config.area_code, config.target, config.weight,
-              *([config.covariate] if config.covariate else [])]
+              *([config.covariate] if config.covariate else []),
+              *[c for c in (config.strata, config.psu) if c]]
     missing = [c for c in needed if c not in primary.columns]
     if missing:
         raise DataQualityError(f"{study}.primary: population estimates need column(s) "
@@ -69,9 +93,10 @@ def observed_by_area(primary: DataFrame, config: PopulationConfig,
                  if config.covariate else [])
     table = (answered.groupBy(config.area_code, config.area)
              .agg(*_observed_statistics(config), *covariate).toPandas())
-    table = _with_interval(table)
+    table = _with_interval(_with_design(table, primary, config, config.area))
     table["small_sample"] = table["respondents"] < config.min_respondents
-    total = _with_interval(answered.agg(*_observed_statistics(config)).toPandas())
+    total = answered.agg(*_observed_statistics(config)).toPandas()
+    total = _with_interval(_with_design(total, primary, config, None))
     return table, _plain_record(total)
 
 
@@ -109,8 +134,11 @@ def combine(observed: pd.DataFrame, predicted: pd.DataFrame,
     table = observed.merge(predicted, on=config.area, how="outer")
     table[config.area_code] = table[config.area_code].map(area_code_text)
     columns = [config.area_code, config.area, "respondents", "weighted_population",
-               "observed_unweighted", "observed_weighted", "observed_weighted_ci_low",
-               "observed_weighted_ci_high", "effective_n", "small_sample", "predicted_rows",
+               "observed_unweighted", "observed_weighted", "observed_weighted_se",
+               "observed_weighted_ci_low", "observed_weighted_ci_high", "effective_n",
+               "kish_ci_low", "kish_ci_high",
+               *[c for c in ("design_se", "singleton_strata") if c in table],
+               "small_sample", "predicted_rows",
                "predicted_unweighted", "predicted_weighted",
                *([config.covariate] if config.covariate else [])]
     return (table[columns].sort_values([config.area_code, config.area], na_position="last")

@@ -52,12 +52,23 @@ def text_block(title: str, text: str) -> dict[str, Any]:
     return {"type": "text", "title": title, "text": text}
 
 
-def metrics_block(title: str, metrics: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Metric x split table (e.g. validation and test)."""
+def metrics_block(title: str, metrics: dict[str, dict[str, float]],
+                  intervals: dict[str, dict[str, float]] | None = None,
+                  note: str = "") -> dict[str, Any]:
+    """Metric x split table (e.g. validation and test), with the test interval when given."""
     names = sorted({name for values in metrics.values() for name in values})
     frame = pd.DataFrame({split: [values.get(name) for name in names]
                           for split, values in metrics.items()}, index=names)
-    return table_block(title, frame.rename_axis("metric").reset_index())
+    if intervals:
+        frame["test interval"] = [interval_text(intervals.get(name)) for name in names]
+    return table_block(title, frame.rename_axis("metric").reset_index(), note=note)
+
+
+def interval_text(bounds: dict[str, float] | None) -> str | None:
+    """'0.812 to 0.861' (4 significant digits), or None without an interval."""
+    if not bounds:
+        return None
+    return f"{bounds['low']:.4g} to {bounds['high']:.4g}"
 
 
 def ingestion_block(report: dict[str, Any], name: str) -> dict[str, Any]:

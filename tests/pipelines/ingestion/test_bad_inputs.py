@@ -1,0 +1,125 @@
+"""Bad inputs a user drops into data/01_raw: each is a clear error naming the source, column
+and rule, or a quarantine row with its reason; rows read always equal passed + quarantined."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from health_risk.datasets import SparkSourceDataset
+from health_risk.pipelines.ingestion.nodes import (
+    DataQualityError,
+    build_validation_report,
+    extract_quarantine,
+    flag_invalid_rows,
+    normalise_columns,
+    publish_validated_table,
+)
+from health_risk.pipelines.sample_data.table_generators import (
+    generate_insurance_charges,
+    generate_stroke_patients,
+)
+
+from ...committed_config import PARAMETERS, committed_params
+
+
+def _ingest(path, params):
+    raw = SparkSourceDataset(filepath=str(path)).load()
+    normalised, audit = normalise_columns(raw, params)
+    flagged = flag_invalid_rows(normalised, params)
+    quarantine = extract_quarantine(flagged, params).localCheckpoint()
+    report = build_validation_report(normalised, flagged, quarantine, audit, params)
+    assert report["rows_read"] == report["rows_passed"] + report["rows_quarantined"]
+    return report, quarantine, publish_validated_table(flagged, report, params)
+
+
+def _spec(name):
+    return yaml.safe_load((PARAMETERS / "sample_data_tables_spec.yml").read_text())[name]
+
+
+@pytest.fixture()
+def params():
+    return committed_params("ingestion")
+
+
+def test_extra_fields_are_quarantined_with_the_raw_line_not_dropped(spark, tmp_path, params):
+    path = tmp_path / "insurance.csv"
+    generate_insurance_charges(60, 3, _spec("insurance_spec")).to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    lines[5] += ",999,unexpected"  # two values more than the header
+    path.write_text("\n".join(lines) + "\n")
+    report, quarantine, _ = _ingest(path, params["insurance"]["ingestion"])
+    assert report["rows_read"] == 60
+    rows = quarantine.filter("first_rule = 'field_count'").collect()
+    assert len(rows) == 1 and rows[0]["raw_record"].endswith(",999,unexpected")
+    assert rows[0]["_source_row"] == 4  # the 5th record after the header
+
+
+def test_a_header_only_file_stops_naming_the_file(spark, tmp_path, params):
+    path = tmp_path / "healthcare-dataset-stroke-data.csv"
+    generate_stroke_patients(5, 1, _spec("stroke_spec")).head(0).to_csv(path, index=False)
+    with pytest.raises(DataQualityError, match=rf"stroke \({path}\): 0 rows read.*min_rows"):
+        _ingest(path, params["stroke"]["ingestion"])
+
+
+def test_the_stroke_copy_without_an_id_is_keyed_by_row_number(spark, tmp_path, params):
+    # Title-Case headers, personal columns, no id column: as the original AWS pipeline's copy.
+    frame = generate_stroke_patients(200, 2, _spec("stroke_spec"), personal_columns=True)
+    frame = frame.drop(columns=[c for c in frame.columns if c.lower() == "id"])
+    path = tmp_path / "stroke.csv"
+    frame.to_csv(path, index=False)
+    report, _, validated = _ingest(path, params["stroke"]["ingestion"])
+    assert report["key_from_row_number"] == "id" and report["rows_passed"] == 200
+    assert report["dropped_personal_columns"] == ["address", "admission_date", "full_name",
+                                                  "phone_number"]
+    ids = [r["id"] for r in validated.orderBy("_source_row").select("id").collect()]
+    assert ids == list(range(200))
+
+
+def test_an_expected_record_count_catches_a_partial_file(spark, tmp_path, params):
+    path = tmp_path / "insurance.csv"
+    generate_insurance_charges(40, 3, _spec("insurance_spec")).to_csv(path, index=False)
+    contract = {**params["insurance"]["ingestion"], "expected_rows": 1338}
+    with pytest.raises(DataQualityError, match=r"insurance\.csv\): 40 rows read, the source "
+                                               r"should hold 1338 \(rule: expected_rows\)"):
+        _ingest(path, contract)
+
+
+def test_an_all_blank_column_is_reported(spark, tmp_path, params):
+    path = tmp_path / "stroke.csv"
+    frame = generate_stroke_patients(120, 4, _spec("stroke_spec"))
+    frame["bmi"] = ""
+    frame.to_csv(path, index=False)
+    report, _, _ = _ingest(path, params["stroke"]["ingestion"])
+    assert report["empty_columns"] == ["bmi"]
+    assert report["rows_passed"] == 120  # blank is missing, not wrong: the rows pass
+    frame.loc[:1, "bmi"] = "30.1"  # 2 of 120 values: reported under a 5 % floor
+    path = tmp_path / "stroke_two_bmi.csv"  # another file: Spark would reuse the cached scan
+    frame.to_csv(path, index=False)
+    contract = {**params["stroke"]["ingestion"], "sparse_column_share": 0.05}
+    report, _, _ = _ingest(path, contract)
+    assert report["empty_columns"] == [] and report["sparse_columns"] == {
+        "bmi": pytest.approx(2 / 120, abs=1e-6)}
+
+
+def test_every_saipe_record_is_a_row_or_counted_as_skipped(spark, tmp_path):
+    from health_risk.datasets import SaipeDataset
+    from health_risk.datasets.lineage import skipped_records
+    from health_risk.pipelines.sample_data.table_generators import generate_saipe_states
+
+    cells = generate_saipe_states(2022, 5, _spec("saipe_spec"))
+    states = SaipeDataset(filepath=str(tmp_path / "clean.xls"))
+    states.save(cells)
+    rows = states.load().count()
+    blank = [None] * cells.shape[1]
+    note = ["Note: 90% confidence intervals.", *[None] * (cells.shape[1] - 1)]
+    keyless = ["", *cells.iloc[-1, 1:].tolist()]  # data without a state code: kept, not lost
+    extended = pd.concat([cells, pd.DataFrame([blank, note, keyless], columns=cells.columns)],
+                         ignore_index=True)
+    path = tmp_path / "est22us.xls"
+    SaipeDataset(filepath=str(path)).save(extended)
+    table = SaipeDataset(filepath=str(path)).load()
+    assert skipped_records(table) == {"blank_rows": 1, "footnote_rows": 1}
+    assert table.count() == rows + 1
+    assert table.filter("state_fips is null").count() == 1  # the contract quarantines it

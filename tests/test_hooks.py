@@ -1,0 +1,41 @@
+"""Project hooks that guard a run: a killed run ends its MLflow runs as KILLED."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import mlflow
+
+
+def test_sigterm_ends_the_kedro_run_and_its_children_as_killed(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    script = textwrap.dedent(f"""
+        import os, signal, time
+        import mlflow
+        from health_risk.hooks import RunTerminationHooks
+
+        mlflow.set_tracking_uri({uri!r})
+        mlflow.set_experiment("killed-run")
+        parent = mlflow.start_run(run_name="__default__")  # what kedro-mlflow starts
+        hooks = RunTerminationHooks()
+        hooks.before_pipeline_run(None, None, None)
+        child = mlflow.MlflowClient().create_run(
+            parent.info.experiment_id, tags={{"mlflow.parentRunId": parent.info.run_id}},
+            run_name="tuning trial")  # a trial running in another thread
+        print(parent.info.run_id, child.info.run_id, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+    """)
+    # Not the MLFLOW_* variables an earlier in-process run may have left in this process.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    parent_id, child_id = done.stdout.split()
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    assert client.get_run(parent_id).info.status == "KILLED"
+    assert client.get_run(child_id).info.status == "KILLED"

@@ -1,0 +1,46 @@
+"""Headline metrics and their bootstrap intervals (health_risk.metrics)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from health_risk.metrics import bootstrap_intervals
+
+
+def _scores(n=2000, seed=1):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.1).astype(float)
+    return y, np.clip(0.1 + 0.25 * y + rng.normal(0, 0.15, n), 0, 1)
+
+
+def test_interval_covers_the_point_estimate_and_narrows_with_more_rows():
+    y, s = _scores()
+    small = bootstrap_intervals(y[:400], s[:400], "classification", 0.3, replicates=200)
+    large = bootstrap_intervals(y, s, "classification", 0.3, replicates=200)
+    auc = roc_auc_score(y, s)
+    assert large["roc_auc"]["low"] < auc < large["roc_auc"]["high"]
+    width = {k: v["roc_auc"]["high"] - v["roc_auc"]["low"] for k, v in
+             (("small", small), ("large", large))}
+    assert width["large"] < width["small"]
+    assert {"pr_auc", "f1", "brier"} <= set(large)
+    assert large["roc_auc"]["confidence"] == 0.95 and large["roc_auc"]["replicates"] == 200
+
+
+def test_bootstrap_is_seeded_and_keeps_the_class_balance():
+    y, s = _scores(300)
+    first = bootstrap_intervals(y, s, "classification", 0.3, replicates=50, seed=4)
+    assert first == bootstrap_intervals(y, s, "classification", 0.3, replicates=50, seed=4)
+    assert first != bootstrap_intervals(y, s, "classification", 0.3, replicates=50, seed=5)
+    # Stratified: every replicate has both classes, so no interval is undefined.
+    assert all(np.isfinite([v["low"], v["high"]]).all() for v in first.values())
+
+
+def test_regression_intervals_for_rmse_mae_r2():
+    rng = np.random.default_rng(0)
+    y = rng.normal(10, 3, 500)
+    predicted = y + rng.normal(0, 1, 500)
+    intervals = bootstrap_intervals(y, predicted, "regression", None, replicates=100)
+    assert set(intervals) == {"rmse", "mae", "r2"}
+    rmse = float(np.sqrt(np.mean((y - predicted) ** 2)))
+    assert 0.8 < intervals["rmse"]["low"] < rmse < intervals["rmse"]["high"] < 1.2
