@@ -121,7 +121,12 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
         assert version.tags["study"] == study
         modeling = {a.path for a in client.list_artifacts(run.info.run_id, f"modeling/{study}")}
         assert {f"modeling/{study}/subgroup_metrics.csv", f"modeling/{study}/shap_plot.png",
-                f"modeling/{study}/gate_decision.json"} <= modeling, study
+                f"modeling/{study}/gate_decision.json",
+                f"modeling/{study}/model_card.md"} <= modeling, study
+        # The registered version's run holds its model card; every test metric an interval.
+        assert version.run_id == run.info.run_id
+        assert f"{study}.test.{metric}_ci_low" in metrics and \
+            metrics[f"{study}.test.{metric}_ci_low"] <= metrics[f"{study}.test.{metric}"]
     assert (project_copy / "data" / "08_reporting" / "brfss" / "feature_ranking.csv").exists()
 
     # Synthetic batches scored by the champion: every row scored or quarantined, reports and

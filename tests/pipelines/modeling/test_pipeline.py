@@ -30,6 +30,11 @@ def _run(spark, features, params, tracking_uri):
     datasets["toy.feature_spec"] = MemoryDataset(feature_spec("classification"))
     datasets["params:toy.modeling"] = MemoryDataset(params)
     datasets["params:toy.split"] = MemoryDataset(SPLIT)
+    # What the model card reads from the study's ingestion and feature engineering.
+    datasets["toy.validation_report"] = MemoryDataset({"sources": ["toy.csv"], "rows_read": 1200,
+                                                       "rows_quarantined": 0})
+    datasets["toy.feature_report"] = MemoryDataset({"rows_in": 1200, "rows_out": 1200,
+                                                    "rows_excluded": 0})
     catalog = DataCatalog(datasets=datasets)
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run(run_name="modeling"):
@@ -69,6 +74,9 @@ def test_modeling_registers_a_champion_then_keeps_it_against_a_weak_rerun(
         assert client.get_model_version_by_alias("health_risk_toy", "champion").version == 1
         assert catalog.load("toy.gate_metrics") == {"promoted": {"value": 0.0, "step": 0}}
         assert {"roc_auc", "pr_auc", "brier", "f1"} <= set(catalog.load("toy.test_metrics"))
+        card = catalog.load("toy.model_card")
+        assert card.startswith("# Model card: health_risk_toy version 2")
+        assert "alias `challenger`" in card and "| roc_auc |" in card
         runs = client.search_runs(client.get_experiment_by_name("Default").experiment_id)
         trials = [r for r in runs if r.data.tags.get("kind") == "tuning_trial"]
         assert trials and all(r.data.tags["mlflow.parentRunId"] for r in trials)

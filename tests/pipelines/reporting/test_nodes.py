@@ -275,9 +275,10 @@ def test_study_report_assembles_every_output_and_carries_its_population_estimate
         pd.DataFrame({"candidate": ["linear"]}), pd.DataFrame({"bin": [1]}),
         {"rmse": {"value": 1.0, "step": 0}}, {"rmse": {"value": 2.0, "step": 0}},
         {"promoted": {"value": 1.0, "step": 0}}, None, None, None, None, history,
-        insurance_params, population_section=population)
+        "# Model card: m version 1", insurance_params, population_section=population)
     titles = [group["title"] for group in section["groups"]]
-    assert titles == ["Model", "Features", "Tuning and calibration", "Monitoring"]
+    assert titles == ["Model", "Model card", "Features", "Tuning and calibration",
+                      "Monitoring"]
     monitoring = {b["title"]: b for b in section["groups"][-1]["blocks"]}
     logged = monitoring["Metrics logged to MLflow"]
     assert [row[:3] for row in logged["rows"]] == [["validation", "rmse", 1.0],
@@ -285,8 +286,9 @@ def test_study_report_assembles_every_output_and_carries_its_population_estimate
                                                     ["gate", "promoted", 1.0]]
     assert monitoring["Monitoring history (one step per scored batch)"]["columns"] == [
         "step", "psi", "rows_in"]
-    joins = {b["title"]: b for b in section["groups"][1]["blocks"]}["Reference-table joins"]
+    joins = {b["title"]: b for b in section["groups"][2]["blocks"]}["Reference-table joins"]
     assert joins["rows"] == [["census", "_state", 3, "72"]]
     assert section["population"] is population
     html = render_html_report({"title": "Report"}, section)
     assert 'id="population-insurance"' in html and 'id="study-insurance"' in html
+    assert "# Model card: m version 1" in html

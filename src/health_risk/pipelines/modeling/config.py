@@ -85,6 +85,14 @@ class UncertaintyConfig(_Strict):
     seed: int = 7
 
 
+class ModelCardConfig(_Strict):
+    """What the model card says that the data cannot: intended use, period, limitations."""
+
+    intended_use: str | None = None
+    period: str | None = None  # e.g. "BRFSS 2023 interviews"
+    limitations: list[str] = Field(default_factory=list)
+
+
 class GateConfig(_Strict):
     # Minimums for higher-is-better metrics and maximums for lower-is-better ones, on validation.
     thresholds: dict[str, float] = Field(default_factory=dict)
@@ -106,6 +114,7 @@ class ModelingConfig(_Strict):
     subgroup_min_count: int = Field(30, ge=1)
     explain: ExplainConfig = ExplainConfig()
     uncertainty: UncertaintyConfig = UncertaintyConfig()
+    model_card: ModelCardConfig = ModelCardConfig()
     quality_gate: GateConfig = GateConfig()
     registered_model_prefix: str = "health_risk_"
 

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from health_risk.pipelines.modeling.model_card import build_model_card
 from health_risk.pipelines.modeling.nodes import (
     build_reference_profile,
     calibrate_and_choose_threshold,
@@ -38,6 +39,9 @@ def template(study: Study | None = None) -> Pipeline:
              "registration", name="register_model"),
         Node(promote_model, ["registration", "evaluation_report", spec, params],
              ["gate_decision", "gate_metrics", "champion_model"], name="promote_model"),
+        Node(build_model_card, ["registration", "gate_decision", "evaluation_report", spec,
+                                "subgroup_metrics", "feature_report", "validation_report",
+                                params], "model_card", name="build_model_card"),
     ])
 
 

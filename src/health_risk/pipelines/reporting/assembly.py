@@ -63,7 +63,8 @@ def assemble_study_report(study_section: dict[str, Any], feature_report: dict[st
                           test_metrics: dict, gate_metrics: dict,
                           synthetic_report: dict | None, synthetic_metrics: dict | None,
                           inference_metrics: dict | None, drift_metrics: dict | None,
-                          monitoring_metrics: pd.DataFrame, params: dict[str, Any],
+                          monitoring_metrics: pd.DataFrame, model_card: str,
+                          params: dict[str, Any],
                           population_section: dict[str, Any] | None = None) -> dict[str, Any]:
     """The study's section with its features, tuning trials, calibration table, synthetic batch,
     monitoring history and every metric logged to MLflow; population estimates ride along."""
@@ -79,6 +80,10 @@ def assemble_study_report(study_section: dict[str, Any], feature_report: dict[st
                               "inference": inference_metrics, "drift": drift_metrics})
     groups = [
         *study_section["groups"],
+        {"title": "Model card", "blocks": [blocks.markdown_block(
+            "Model card of this run's version", model_card,
+            note=f"08_reporting/{config.study}/model_card.md; MLflow artifact "
+                 f"modeling/{config.study}/model_card.md in the run that registered it.")]},
         {"title": "Features", "blocks": _feature_blocks(feature_report, feature_ranking)},
         {"title": "Tuning and calibration", "blocks": [
             blocks.table_block("Tuning trials (validation split)", tuning_summary,

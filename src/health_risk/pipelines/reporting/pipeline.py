@@ -41,7 +41,8 @@ SECTION_INPUTS = _same_names(
 ASSEMBLY_INPUTS = _same_names(
     "study_section", "feature_report", "feature_ranking", "tuning_summary", "reliability_curve",
     "validation_metrics", "test_metrics", "gate_metrics", "synthetic_report",
-    "synthetic_metrics", "inference_metrics", "drift_metrics", "monitoring_metrics")
+    "synthetic_metrics", "inference_metrics", "drift_metrics", "monitoring_metrics",
+    "model_card")
 
 
 def study_template(study: Study) -> Pipeline:

@@ -52,6 +52,11 @@ def text_block(title: str, text: str) -> dict[str, Any]:
     return {"type": "text", "title": title, "text": text}
 
 
+def markdown_block(title: str, text: str, note: str = "") -> dict[str, Any]:
+    """A Markdown document shown as preformatted text (escaped, no HTML from the source)."""
+    return {"type": "preformatted", "title": title, "text": text, "note": note}
+
+
 def metrics_block(title: str, metrics: dict[str, dict[str, float]],
                   intervals: dict[str, dict[str, float]] | None = None,
                   note: str = "") -> dict[str, Any]:

@@ -1,0 +1,115 @@
+"""A model card for each registered version (Markdown): what the model is for, the data it was
+trained on, its features, its test metrics with their intervals, subgroups, calibration, known
+limitations and the gate's decision. Logged to the MLflow run that registered the version (so it
+sits beside the model) and shown in the HTML report."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from health_risk.pipelines.modeling.config import ModelingConfig
+
+
+def _number(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return str(value)
+
+
+def _table(frame: pd.DataFrame, max_rows: int = 40) -> str:
+    if frame is None or frame.empty:
+        return "_none_"
+    head = frame.head(max_rows)
+    lines = ["| " + " | ".join(map(str, head.columns)) + " |",
+             "|" + "---|" * len(head.columns)]
+    lines += ["| " + " | ".join(_number(v) for v in row) + " |"
+              for row in head.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _automatic_limitations(evaluation: dict, feature_report: dict, spec: dict) -> list[str]:
+    test = evaluation.get("test") or {}
+    notes = []
+    rows = test.get("rows")
+    if evaluation.get("task") == "classification" and rows:
+        positives = round(rows * (test.get("positive_rate") or 0))
+        notes.append(f"The test split holds {int(rows):,} rows and about {positives:,} "
+                     "positives: read the metrics with their intervals.")
+    excluded = feature_report.get("rows_excluded") or 0
+    if excluded:
+        notes.append(f"{excluded:,} rows were not modelled (no usable target, id or weight): "
+                     f"{feature_report.get('excluded_rows_by_reason')}.")
+    if spec.get("weight_column"):
+        notes.append("Metrics are unweighted; population figures use the survey weight.")
+    return notes
+
+
+def build_model_card(registration: dict, gate_decision: dict, evaluation_report: dict,
+                     spec: dict[str, Any], subgroup_metrics: pd.DataFrame,
+                     feature_report: dict, validation_report: dict,
+                     params: dict[str, Any]) -> str:
+    config = ModelingConfig.model_validate(params)
+    card = config.model_card
+    intervals = evaluation_report.get("test_intervals") or {}
+    metrics = pd.DataFrame([
+        {"metric": name, "test": value,
+         "interval low": (intervals.get(name) or {}).get("low"),
+         "interval high": (intervals.get(name) or {}).get("high")}
+        for name, value in sorted((evaluation_report.get("test") or {}).items())
+        if name not in ("rows", "threshold")])
+    limitations = [*card.limitations,
+                   *_automatic_limitations(evaluation_report, feature_report, spec)]
+    sources = ", ".join(validation_report.get("sources") or []) or "not recorded"
+    period = f" ({card.period})" if card.period else ""
+    ingested = (f"- Rows read at ingestion: {_number(validation_report.get('rows_read'))}, "
+                f"quarantined: {_number(validation_report.get('rows_quarantined'))} (checked "
+                f"{validation_report.get('checked_at', 'n/a')})")
+    modelled = (f"- Rows modelled: {_number(feature_report.get('rows_out'))} of "
+                f"{_number(feature_report.get('rows_in'))}; split train / validation / test by "
+                "the study's split rule")
+    calibration = (f"- Calibration: {evaluation_report.get('calibration', 'n/a')}; threshold "
+                   f"{_number(evaluation_report.get('threshold'))} chosen on "
+                   f"{evaluation_report.get('chosen_on', 'validation')} "
+                   f"({evaluation_report.get('threshold_strategy', 'n/a')})")
+    gate = (f"- **Gate decision**: alias `{gate_decision.get('alias')}`; "
+            f"{'; '.join(gate_decision.get('reasons') or [])}")
+    lines = [
+        f"# Model card: {registration['model_name']} version {registration['version']}",
+        "",
+        f"- **Study**: {config.study} ({config.task}); MLflow run `{registration['run_id']}`",
+        gate,
+        "",
+        "## Intended use",
+        card.intended_use or ("Population health risk estimation and individual risk "
+                              "screening for research and planning; not a diagnostic tool."),
+        "",
+        "## Data",
+        f"- Source: {sources}{period}",
+        ingested,
+        modelled,
+        "",
+        "## Features",
+        f"- Numeric: {', '.join(spec.get('numeric_features') or []) or 'none'}",
+        f"- Categorical: {', '.join(spec.get('categorical_features') or []) or 'none'}",
+        "",
+        "## Test metrics",
+        evaluation_report.get("interval_method", ""),
+        "",
+        _table(metrics),
+        "",
+        "## Calibration and threshold",
+        calibration,
+        "",
+        "## Subgroups (test)",
+        _table(subgroup_metrics),
+        "",
+        "## Known limitations",
+        *[f"- {note}" for note in limitations],
+        "",
+    ]
+    return "\n".join(lines)
