@@ -80,3 +80,22 @@ def bootstrap_intervals(y: np.ndarray, scores: np.ndarray, task: str,
                    "high": float(np.nanquantile(values, 1.0 - tail)),
                    "replicates": replicates, "confidence": confidence}
             for name, values in samples.items()}
+
+
+def weighted_classification_metrics(y: np.ndarray, p: np.ndarray,
+                                    w: np.ndarray) -> dict[str, float]:
+    """Survey-weighted ROC-AUC, PR-AUC and Brier score, and the weighted observed and predicted
+    prevalence: each respondent counts by their survey weight, as in population estimates."""
+    y, p, w = (np.asarray(a, dtype=float) for a in (y, p, w))
+    usable = np.isfinite(w) & (w > 0)
+    y, p, w = y[usable], np.clip(p[usable], EPS, 1 - EPS), w[usable]
+    both = len(np.unique(y)) == 2
+    return {
+        "weighted_roc_auc": float(skm.roc_auc_score(y, p, sample_weight=w)) if both
+        else float("nan"),
+        "weighted_pr_auc": float(skm.average_precision_score(y, p, sample_weight=w)) if both
+        else float("nan"),
+        "weighted_brier": float(skm.brier_score_loss(y, p, sample_weight=w)),
+        "weighted_observed_prevalence": float(np.average(y, weights=w)),
+        "weighted_predicted_prevalence": float(np.average(p, weights=w)),
+    }

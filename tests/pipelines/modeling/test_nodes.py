@@ -127,6 +127,18 @@ def test_evaluation_outputs_subgroups_with_counts(calibrated, model_input):
     assert roc["low"] <= report["test"]["roc_auc"] <= roc["high"]
     assert {"roc_auc_ci_low", "roc_auc_ci_high", "f1_ci_low", "brier_ci_high"} <= set(test)
     assert "stratified by label" in report["interval_method"]
+    # Survey-weighted metrics beside the unweighted ones (the toy table has a weight).
+    assert {"weighted_roc_auc", "weighted_brier", "weighted_observed_prevalence"} <= set(test)
+    assert report["test_by_area"] == []  # no area_column configured
+
+
+def test_weighted_prevalence_by_area_on_the_test_split(calibrated, model_input):
+    params = {**PARAMS, "area_column": "sex"}
+    report = nodes.evaluate_model(*calibrated[:1], model_input, SPEC, calibrated[1], params)[2]
+    by_area = {row["sex"]: row for row in report["test_by_area"]}
+    assert sum(row["test_rows"] for row in by_area.values()) == report["test"]["rows"]
+    assert all(0 <= row["observed_weighted"] <= 1 and 0 < row["predicted_weighted"] < 1
+               for row in by_area.values())
 
 
 def test_regression_study_reports_rmse_r2_and_no_threshold(regression_features):

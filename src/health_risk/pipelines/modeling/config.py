@@ -114,6 +114,9 @@ class ModelingConfig(_Strict):
     subgroup_min_count: int = Field(30, ge=1)
     explain: ExplainConfig = ExplainConfig()
     uncertainty: UncertaintyConfig = UncertaintyConfig()
+    # With a survey weight: weighted observed vs predicted prevalence on the test split by this
+    # area column (one of the subgroup columns, e.g. brfss `state`).
+    area_column: str | None = None
     model_card: ModelCardConfig = ModelCardConfig()
     quality_gate: GateConfig = GateConfig()
     registered_model_prefix: str = "health_risk_"

@@ -16,7 +16,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.drift import build_profile
-from health_risk.metrics import bootstrap_intervals
+from health_risk.metrics import bootstrap_intervals, weighted_classification_metrics
+from health_risk.pipelines.feature_engineering.config import WEIGHT
 from health_risk.pipelines.modeling import plots
 from health_risk.pipelines.modeling.calibration import (
     calibrator,
@@ -171,7 +172,9 @@ def evaluate_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
                    calibration: dict, params: dict[str, Any]):
     """Validation and test metrics, reliability curve, subgroup table and evaluation plots."""
     config = _config(params, spec)
-    keep = [LABEL, *[c for c in spec["subgroup_columns"] if c in model_input.columns]]
+    weighted = bool(spec.get("weight_column")) and WEIGHT in model_input.columns
+    keep = [LABEL, *[c for c in spec["subgroup_columns"] if c in model_input.columns],
+            *([WEIGHT] if weighted else [])]
     valid = collect_scores(final_model, _part(model_input, "validation"), config.task, [LABEL])
     test = collect_scores(final_model, _part(model_input, "test"), config.task, keep)
     y_test, s_test = test[LABEL].to_numpy(), test[SCORE].to_numpy()
@@ -195,8 +198,11 @@ def evaluate_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
                    plots.reliability_figure(_scaled(curve), f"{title}\nmean actual vs predicted"
                                             " by decile (scaled to max)"),
                    plots.error_histogram_figure(y_test - s_test, title))
-    subgroups = subgroup_metrics(test.rename(columns={SCORE: "score"}), keep[1:], config.task,
+    groups = [c for c in keep[1:] if c != WEIGHT]
+    subgroups = subgroup_metrics(test.rename(columns={SCORE: "score"}), groups, config.task,
                                  threshold, config.subgroup_min_count)
+    if weighted and config.task == "classification":
+        test_metrics.update(weighted_classification_metrics(y_test, s_test, test[WEIGHT]))
     uncertainty = config.uncertainty
     intervals = bootstrap_intervals(y_test, s_test, config.task, threshold,
                                     uncertainty.bootstrap_replicates, uncertainty.confidence,
@@ -204,6 +210,8 @@ def evaluate_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
     report = {"study": config.study, "task": config.task, "primary_metric": config.metric,
               "validation": validation_metrics, "test": test_metrics,
               "test_intervals": intervals,
+              "test_by_area": (_weighted_by_area(test, config.area_column)
+                               if weighted and config.area_column in test.columns else []),
               "interval_method": (f"{uncertainty.confidence:.0%} percentile interval, "
                                   f"{uncertainty.bootstrap_replicates} bootstrap replicates of "
                                   "the test rows" + (" stratified by label"
@@ -214,6 +222,17 @@ def evaluate_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
                                  for name, bounds in intervals.items() for end in ("low", "high")}}
     return (_as_metric_history(validation_metrics), _as_metric_history(logged), report,
             curve, subgroups, *figures)
+
+
+def _weighted_by_area(test: pd.DataFrame, area: str) -> list[dict[str, Any]]:
+    """Survey-weighted observed prevalence and mean score per area on the test split."""
+    rows = []
+    for value, part in test.groupby(area, dropna=False):
+        w = part[WEIGHT].astype(float)
+        rows.append({area: None if pd.isna(value) else value, "test_rows": len(part),
+                     "observed_weighted": float(np.average(part[LABEL], weights=w)),
+                     "predicted_weighted": float(np.average(part[SCORE], weights=w))})
+    return rows
 
 
 def _scaled(curve: pd.DataFrame) -> pd.DataFrame:

@@ -217,6 +217,11 @@ def build_study_section(validation_report: dict, evaluation_report: dict, regist
                            shap_importance.head(config.top_features)),
         blocks.table_block("Subgroup metrics (test)", subgroup_metrics,
                            note="Subgroups smaller than the configured minimum are left out."),
+        blocks.table_block("Survey-weighted prevalence by area (test split)",
+                           pd.DataFrame(evaluation_report.get("test_by_area") or []),
+                           empty="no survey weight or area column for this study",
+                           note="Observed: weighted share of the test rows with the outcome; "
+                                "predicted: weighted mean of the calibrated score."),
     ]
     aggregate_blocks = [
         blocks.figure_block(chart.layout.title.text or kind, chart)
