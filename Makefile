@@ -6,7 +6,7 @@ KEDRO  := $(BIN)/kedro
 STAMP  := $(VENV)/.installed-stamp
 RAW    := data/01_raw
 
-.PHONY: install run sample-data test viz mlflow-ui bench clean-data report-screenshot
+.PHONY: install run sample-data test viz viz-check mlflow-ui bench clean-data report-screenshot
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ viz: install
 
 mlflow-ui: install
 	$(VENV_PATH) $(KEDRO) mlflow ui
+
+# The browser tests alone (Debian's Chromium driven by Playwright): the served kedro-viz
+# flowchart, and the HTML report rendered offline. Screenshots land in data/08_reporting/.
+viz-check: install
+	$(BIN)/python -m pytest -m browser
 
 # The HTML report rendered by headless Chromium (Debian: apt install chromium) into a PNG next to
 # it: a check that the charts draw offline. The flags keep Chromium off the network.

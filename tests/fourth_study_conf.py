@@ -61,6 +61,7 @@ PARAMETERS = {NAME: {
         "candidates": {"linear": {"n_trials": 1, "fixed": {"maxIter": 30}}},
         "tuning": {"seed": 3, "timeout_seconds": 30},
         "explain": {"sample_rows": 50},
+        "cross_validation": {"enabled": False},
         "quality_gate": {"thresholds": {"roc_auc": 0.6}},
     },
     "synthetic_data": {"fit_rows": 600, "batch_rows": 200, "seed": 5,

@@ -114,6 +114,7 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
     assert "Phone" not in logged and "555-01" not in logged
 
     # Modeling: every study has test metrics, artifacts and a champion in the registry.
+    performed = set()
     for study, task in MODELLED.items():
         metric = PRIMARY_METRIC[task]
         assert f"{study}.test.{metric}" in metrics, study
@@ -123,10 +124,18 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
         assert {f"modeling/{study}/subgroup_metrics.csv", f"modeling/{study}/shap_plot.png",
                 f"modeling/{study}/gate_decision.json",
                 f"modeling/{study}/model_card.md"} <= modeling, study
+        cross_validation = json.loads(
+            (project_copy / "data" / "08_reporting" / study / "cross_validation.json").read_text())
+        if cross_validation["performed"]:  # small studies (conf/test: stroke, insurance)
+            cv_metric = "roc_auc" if task == "classification" else "r2"
+            assert metrics[f"{study}.cv.{cv_metric}_mean"] == pytest.approx(
+                cross_validation["summary"][cv_metric]["mean"])
+            performed.add(study)
         # The registered version's run holds its model card; every test metric an interval.
         assert version.run_id == run.info.run_id
         assert f"{study}.test.{metric}_ci_low" in metrics and \
             metrics[f"{study}.test.{metric}_ci_low"] <= metrics[f"{study}.test.{metric}"]
+    assert len(performed) >= 2, "the test env cross-validates its small studies"
     assert (project_copy / "data" / "08_reporting" / "brfss" / "feature_ranking.csv").exists()
 
     # Synthetic batches scored by the champion: every row scored or quarantined, reports and
@@ -290,6 +299,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
 def test_html_report_renders_every_chart_in_headless_chromium(finished_project, tmp_path):
     report = finished_project / "data" / "08_reporting" / "report.html"

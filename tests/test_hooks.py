@@ -39,3 +39,25 @@ def test_sigterm_ends_the_kedro_run_and_its_children_as_killed(tmp_path):
     client = mlflow.MlflowClient(tracking_uri=uri)
     assert client.get_run(parent_id).info.status == "KILLED"
     assert client.get_run(child_id).info.status == "KILLED"
+
+
+def test_a_run_refused_before_its_nodes_ends_failed_not_running(tmp_path, monkeypatch):
+    import pytest
+    from kedro.io import DataCatalog, MemoryDataset
+
+    from health_risk.config_validation import ParameterError
+    from health_risk.hooks import ParameterValidationHooks
+
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # left by earlier sessions
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        mlflow.set_experiment("refused-run")
+        run = mlflow.start_run(run_name="__default__")
+        catalog = DataCatalog(datasets={"parameters": MemoryDataset(
+            {"stroke": {"modeling": {"study": "stroke", "task": "ranking"}}})})
+        with pytest.raises(ParameterError, match="stroke.modeling"):
+            ParameterValidationHooks().before_pipeline_run({}, None, catalog)
+        assert mlflow.active_run() is None
+        assert mlflow.MlflowClient().get_run(run.info.run_id).info.status == "FAILED"
+    finally:
+        mlflow.set_tracking_uri(None)

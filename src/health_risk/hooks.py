@@ -70,6 +70,16 @@ class SparkHooks:
             )
 
 
+def fail_mlflow_runs() -> None:
+    """End the MLflow run(s) kedro-mlflow opened as FAILED. Kedro calls ``on_pipeline_error``
+    only for errors raised while nodes run, not in ``before_pipeline_run``: a run refused by a
+    pre-run check would otherwise stay RUNNING in MLflow."""
+    import mlflow
+
+    while mlflow.active_run():
+        mlflow.end_run("FAILED")
+
+
 class RunTerminationHooks:
     """A run stopped by SIGTERM (a scheduler, ``kill``) or SIGINT (Ctrl-C) ends its MLflow runs
     as KILLED, the kedro run's and its tuning children alike, instead of leaving them RUNNING
@@ -157,9 +167,13 @@ class HyperparameterValidationHooks:
         studies = {node.namespace for node in pipeline.nodes
                    if node.namespace and node.name.endswith(".train_candidates")}
         checked = 0
-        for study in sorted(studies):
-            params = catalog.load(f"params:{study}.modeling")
-            checked += check_hyperparameters(ModelingConfig.model_validate(params))
+        try:
+            for study in sorted(studies):
+                params = catalog.load(f"params:{study}.modeling")
+                checked += check_hyperparameters(ModelingConfig.model_validate(params))
+        except Exception:
+            fail_mlflow_runs()
+            raise
         if studies:
             logger.info("Hyper-parameters accepted by their estimators: %d value sets (%s)",
                         checked, ", ".join(sorted(studies)))
@@ -192,7 +206,11 @@ class ParameterValidationHooks:
         from health_risk.config_validation import validate_parameters, validate_wiring
 
         params = catalog.load("parameters") if "parameters" in catalog else {}
-        registry = active_registry()
-        checked = validate_parameters(params, registry)
-        validate_wiring(registry, catalog)
+        try:
+            registry = active_registry()
+            checked = validate_parameters(params, registry)
+            validate_wiring(registry, catalog)
+        except Exception:
+            fail_mlflow_runs()
+            raise
         logger.info("Validated parameter blocks: %s", ", ".join(checked) or "none")

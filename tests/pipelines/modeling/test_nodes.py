@@ -233,3 +233,18 @@ def test_a_feature_without_any_value_is_refused_before_training(classification_f
     with pytest.raises(ValueError, match=r"toy: feature\(s\) \['bmi'\] have no value in any "
                                          r"of the \d+ training rows.*feature_has_values"):
         nodes.split_dataset(blank, SPEC, PARAMS, SPLIT)
+
+
+def test_small_studies_get_a_repeated_stratified_cross_validated_estimate(model_input, trained):
+    winner = trained[2]
+    params = {**PARAMS, "cross_validation": {"folds": 2, "repeats": 2, "seed": 5}}
+    report, history = nodes.cross_validate_winner(model_input, SPEC, winner, params)
+    assert report["performed"] and len(report["per_fold"]) == 4
+    assert {(f["repeat"], f["fold"]) for f in report["per_fold"]} == {(0, 0), (0, 1), (1, 0),
+                                                                      (1, 1)}
+    roc = report["summary"]["roc_auc"]
+    assert 0.5 < roc["mean"] <= 1.0 and roc["sd"] > 0
+    assert history["roc_auc_mean"]["value"] == roc["mean"]
+    skipped, nothing = nodes.cross_validate_winner(
+        model_input, SPEC, winner, {**PARAMS, "cross_validation": {"max_rows": 10}})
+    assert not skipped["performed"] and "max_rows 10" in skipped["reason"] and nothing == {}

@@ -57,6 +57,7 @@ def modeling_params(task: str, **overrides) -> dict:
         "quality_gate": {"thresholds": {"roc_auc": 0.6} if task == "classification"
                          else {"r2": 0.3}},
         "subgroup_min_count": 20,
+        "cross_validation": {"folds": 2, "repeats": 1},
     }
     params.update(overrides)
     return params

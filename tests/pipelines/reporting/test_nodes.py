@@ -275,7 +275,11 @@ def test_study_report_assembles_every_output_and_carries_its_population_estimate
         pd.DataFrame({"candidate": ["linear"]}), pd.DataFrame({"bin": [1]}),
         {"rmse": {"value": 1.0, "step": 0}}, {"rmse": {"value": 2.0, "step": 0}},
         {"promoted": {"value": 1.0, "step": 0}}, None, None, None, None, history,
-        "# Model card: m version 1", insurance_params, population_section=population)
+        "# Model card: m version 1",
+        {"performed": True, "rows": 900, "method": "2 x 5-fold", "summary": {
+            "rmse": {"mean": 5000.0, "sd": 120.0}}},
+        {"rmse_mean": {"value": 5000.0, "step": 0}}, insurance_params,
+        population_section=population)
     titles = [group["title"] for group in section["groups"]]
     assert titles == ["Model", "Model card", "Features", "Tuning and calibration",
                       "Monitoring"]
@@ -283,7 +287,11 @@ def test_study_report_assembles_every_output_and_carries_its_population_estimate
     logged = monitoring["Metrics logged to MLflow"]
     assert [row[:3] for row in logged["rows"]] == [["validation", "rmse", 1.0],
                                                     ["test", "rmse", 2.0],
+                                                    ["cv", "rmse_mean", 5000.0],
                                                     ["gate", "promoted", 1.0]]
+    tuning = {b["title"]: b for b in section["groups"][3]["blocks"]}
+    assert tuning["Cross-validated estimate (train + validation)"]["rows"] == [
+        ["rmse", 5000.0, 120.0]]
     assert monitoring["Monitoring history (one step per scored batch)"]["columns"] == [
         "step", "psi", "rows_in"]
     joins = {b["title"]: b for b in section["groups"][2]["blocks"]}["Reference-table joins"]

@@ -85,6 +85,17 @@ class UncertaintyConfig(_Strict):
     seed: int = 7
 
 
+class CrossValidationConfig(_Strict):
+    """Repeated stratified k-fold of the winning configuration, on when train + validation hold
+    at most ``max_rows`` rows (small studies, where one test split says little)."""
+
+    enabled: bool = True
+    max_rows: int = Field(10_000, ge=0)
+    folds: int = Field(5, ge=2, le=20)
+    repeats: int = Field(2, ge=1, le=20)
+    seed: int = 101
+
+
 class ModelCardConfig(_Strict):
     """What the model card says that the data cannot: intended use, period, limitations."""
 
@@ -118,6 +129,7 @@ class ModelingConfig(_Strict):
     # area column (one of the subgroup columns, e.g. brfss `state`).
     area_column: str | None = None
     model_card: ModelCardConfig = ModelCardConfig()
+    cross_validation: CrossValidationConfig = CrossValidationConfig()
     quality_gate: GateConfig = GateConfig()
     registered_model_prefix: str = "health_risk_"
 

@@ -52,7 +52,7 @@ def _automatic_limitations(evaluation: dict, feature_report: dict, spec: dict) -
 def build_model_card(registration: dict, gate_decision: dict, evaluation_report: dict,
                      spec: dict[str, Any], subgroup_metrics: pd.DataFrame,
                      feature_report: dict, validation_report: dict,
-                     params: dict[str, Any]) -> str:
+                     cross_validation: dict[str, Any], params: dict[str, Any]) -> str:
     config = ModelingConfig.model_validate(params)
     card = config.model_card
     intervals = evaluation_report.get("test_intervals") or {}
@@ -101,6 +101,13 @@ def build_model_card(registration: dict, gate_decision: dict, evaluation_report:
         evaluation_report.get("interval_method", ""),
         "",
         _table(metrics),
+        "",
+        "## Cross-validated estimate",
+        (_table(pd.DataFrame([{"metric": k, **v} for k, v in
+                              cross_validation["summary"].items()]))
+         + f"\n\n{cross_validation['method']}."
+         if cross_validation.get("performed")
+         else f"Not computed: {cross_validation.get('reason', 'n/a')}."),
         "",
         "## Calibration and threshold",
         calibration,

@@ -26,6 +26,7 @@ from health_risk.pipelines.modeling.calibration import (
     with_calibrator,
 )
 from health_risk.pipelines.modeling.config import ModelingConfig, higher_is_better
+from health_risk.pipelines.modeling.cross_validation import cross_validate
 from health_risk.pipelines.modeling.estimators import (
     CLASS_WEIGHT,
     LABEL,
@@ -138,6 +139,20 @@ def train_candidates(model_input: DataFrame, spec: dict[str, Any],
     logger.info("%s: best candidate %s (validation %s %.4f)", config.study, best.candidate,
                 config.metric, best.best_score)
     return best.best_model, summary, winner
+
+
+def cross_validate_winner(model_input: DataFrame, spec: dict[str, Any], winner: dict,
+                          params: dict[str, Any]) -> tuple[dict, dict]:
+    """Repeated stratified k-fold of the winning configuration for small studies (mean and
+    sd beside the single-split test figure); see ``cross_validation``."""
+    config = _config(params, spec)
+    report, history = cross_validate(model_input, spec, winner, config)
+    if report["performed"]:
+        summary = report["summary"][config.metric] if config.metric in report["summary"] \
+            else next(iter(report["summary"].values()))
+        logger.info("%s: %s %d x %d-fold CV %.4f +- %.4f", config.study, config.metric,
+                    report["repeats"], report["folds"], summary["mean"], summary["sd"])
+    return report, history
 
 
 def calibrate_and_choose_threshold(best_model: PipelineModel, model_input: DataFrame,

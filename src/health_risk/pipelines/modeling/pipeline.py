@@ -6,6 +6,7 @@ from health_risk.pipelines.modeling.model_card import build_model_card
 from health_risk.pipelines.modeling.nodes import (
     build_reference_profile,
     calibrate_and_choose_threshold,
+    cross_validate_winner,
     evaluate_model,
     explain_model,
     promote_model,
@@ -24,6 +25,8 @@ def template(study: Study | None = None) -> Pipeline:
         Node(train_candidates, ["model_input", spec, params],
              ["best_candidate_model", "tuning_summary", "winning_candidate"],
              name="train_candidates"),
+        Node(cross_validate_winner, ["model_input", spec, "winning_candidate", params],
+             ["cross_validation", "cv_metrics"], name="cross_validate_winner"),
         Node(calibrate_and_choose_threshold, ["best_candidate_model", "model_input", spec, params],
              ["model", "calibration"], name="calibrate_and_choose_threshold"),
         Node(evaluate_model, ["model", "model_input", spec, "calibration", params],
@@ -41,7 +44,8 @@ def template(study: Study | None = None) -> Pipeline:
              ["gate_decision", "gate_metrics", "champion_model"], name="promote_model"),
         Node(build_model_card, ["registration", "gate_decision", "evaluation_report", spec,
                                 "subgroup_metrics", "feature_report", "validation_report",
-                                params], "model_card", name="build_model_card"),
+                                "cross_validation", params], "model_card",
+             name="build_model_card"),
     ])
 
 

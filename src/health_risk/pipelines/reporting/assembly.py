@@ -44,6 +44,17 @@ def _feature_blocks(feature_report: dict[str, Any], ranking: pd.DataFrame) -> li
     ]
 
 
+def _cross_validation_block(report: dict[str, Any]) -> dict[str, Any]:
+    title = "Cross-validated estimate (train + validation)"
+    if not report.get("performed"):
+        return blocks.text_block(title, f"Not computed: {report.get('reason', 'n/a')}; the "
+                                        "single test split is the estimate.")
+    frame = pd.DataFrame([{"metric": name, "mean": stats["mean"], "sd": stats["sd"]}
+                          for name, stats in report["summary"].items()])
+    return blocks.table_block(title, frame, note=f"{report['method']}; {report['rows']:,} "
+                                                 "rows, mean and sd over the folds.")
+
+
 def _synthetic_blocks(report: dict[str, Any] | None) -> list[dict]:
     if not report:
         return [blocks.text_block("Synthetic batch", "no synthetic batch yet: run the "
@@ -64,6 +75,7 @@ def assemble_study_report(study_section: dict[str, Any], feature_report: dict[st
                           synthetic_report: dict | None, synthetic_metrics: dict | None,
                           inference_metrics: dict | None, drift_metrics: dict | None,
                           monitoring_metrics: pd.DataFrame, model_card: str,
+                          cross_validation: dict[str, Any], cv_metrics: dict,
                           params: dict[str, Any],
                           population_section: dict[str, Any] | None = None) -> dict[str, Any]:
     """The study's section with its features, tuning trials, calibration table, synthetic batch,
@@ -76,7 +88,8 @@ def assemble_study_report(study_section: dict[str, Any], feature_report: dict[st
                    .pivot_table(index="step", columns="metric", values="value")
                    .reset_index())
     metrics = _metrics_table({"validation": validation_metrics, "test": test_metrics,
-                              "gate": gate_metrics, "synthetic": synthetic_metrics,
+                              "cv": cv_metrics, "gate": gate_metrics,
+                              "synthetic": synthetic_metrics,
                               "inference": inference_metrics, "drift": drift_metrics})
     groups = [
         *study_section["groups"],
@@ -86,6 +99,7 @@ def assemble_study_report(study_section: dict[str, Any], feature_report: dict[st
                  f"modeling/{config.study}/model_card.md in the run that registered it.")]},
         {"title": "Features", "blocks": _feature_blocks(feature_report, feature_ranking)},
         {"title": "Tuning and calibration", "blocks": [
+            _cross_validation_block(cross_validation),
             blocks.table_block("Tuning trials (validation split)", tuning_summary,
                                wide=True),
             blocks.table_block("Reliability table (test): mean predicted vs observed by bin",

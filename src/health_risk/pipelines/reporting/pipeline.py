@@ -42,7 +42,7 @@ ASSEMBLY_INPUTS = _same_names(
     "study_section", "feature_report", "feature_ranking", "tuning_summary", "reliability_curve",
     "validation_metrics", "test_metrics", "gate_metrics", "synthetic_report",
     "synthetic_metrics", "inference_metrics", "drift_metrics", "monitoring_metrics",
-    "model_card")
+    "model_card", "cross_validation", "cv_metrics")
 
 
 def study_template(study: Study) -> Pipeline:
