@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from .committed_config import committed_registry
+from .servers import first_status, process_group
 
 PROJECT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -24,15 +20,14 @@ LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", 
           "reporting"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# A fixed port outside Linux's ephemeral range: kedro-viz refuses a port it sees in use, and a
+# port taken from the ephemeral range can be held by an outgoing connection meanwhile.
+VIZ_PORT = 4242
 
 
 @pytest.fixture()
 def viz_server(tmp_path):
-    port = _free_port()
+    port = VIZ_PORT
     # Not the KEDRO_ENV / MLFLOW_* variables an earlier in-process run may have left behind
     # (kedro-mlflow keeps MLFLOW_EXPERIMENT_ID of its store, which this project's store lacks).
     env = {k: v for k, v in os.environ.items()
@@ -40,28 +35,12 @@ def viz_server(tmp_path):
     env["KEDRO_DISABLE_TELEMETRY"] = "true"
     kedro = str(Path(sys.executable).parent / "kedro")
     log = tmp_path / "viz.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen([kedro, "viz", "run", "--host", "127.0.0.1", "--port",
-                                   str(port), "--no-browser"], cwd=PROJECT, env=env,
-                                  start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(url, timeout=5):  # loopback only
-                    break
-            except OSError:
-                time.sleep(1)
-        else:
+    command = [kedro, "viz", "run", "--host", "127.0.0.1", "--port", str(port), "--no-browser"]
+    with process_group(command, PROJECT, env, log) as server:
+        if first_status(url, 120, server) is None:
             pytest.fail(f"kedro viz did not answer: {log.read_text()[-3000:]}")
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the viz child server outlives its parent
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
 
 
 @pytest.mark.slow

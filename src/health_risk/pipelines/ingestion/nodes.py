@@ -43,7 +43,7 @@ def build_validation_report(
     """
     config = IngestionConfig.model_validate(params)
     rows_read = normalised.count()
-    rows_passed = flagged.filter(F.size(REASONS) == 0).count()
+    rows_passed, empty, sparse = _passed_rows_and_sparse_columns(flagged, config)
     rows_quarantined = quarantine.count()
     per_rule = (
         quarantine.select(F.explode("reasons").alias("r"))
@@ -54,7 +54,6 @@ def build_validation_report(
     )
     sources = sources_of(normalised)
     share = rows_quarantined / rows_read if rows_read else 0.0
-    empty, sparse = _sparse_columns(flagged, config)
     report = {
         "study": config.study,
         "sources": sources,
@@ -76,16 +75,16 @@ def build_validation_report(
     return report
 
 
-def _sparse_columns(flagged: DataFrame, config: IngestionConfig
-                    ) -> tuple[list[str], dict[str, float]]:
-    """(all-null columns, {column: non-null share} of nearly empty ones) on the passed rows,
-    in one aggregation."""
+def _passed_rows_and_sparse_columns(flagged: DataFrame, config: IngestionConfig
+                                    ) -> tuple[int, list[str], dict[str, float]]:
+    """(passed rows, all-null columns, {column: non-null share} of nearly empty ones) on the
+    passed rows, in one aggregation."""
     passed = flagged.filter(F.size(REASONS) == 0)
     row = passed.agg(F.count(F.lit(1)).alias("__rows"),
                      *[F.count(F.col(c)).alias(c) for c in config.columns]).first()
     rows = row["__rows"] if row else 0
     if not rows:
-        return [], {}
+        return 0, [], {}
     shares = {c: row[c] / rows for c in config.columns}
     empty = [c for c, share in shares.items() if share == 0]
     sparse = {c: round(share, 6) for c, share in shares.items()
@@ -93,7 +92,7 @@ def _sparse_columns(flagged: DataFrame, config: IngestionConfig
     if empty or sparse:
         logger.warning("%s: column(s) with no value %s, nearly empty %s (rule: sparse_column)",
                        config.study, empty, sparse)
-    return empty, sparse
+    return rows, empty, sparse
 
 
 def publish_validated_table(flagged: DataFrame, report: dict, params: dict[str, Any]) -> DataFrame:
