@@ -145,9 +145,24 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
     monitored = {r.data.tags["health_risk.monitoring"]
                  for r in client.search_runs([monitoring.experiment_id])}
     assert monitored == set(MODELLED)
+    measured = set()
     for study in MODELLED:
         synthetic = json.loads((reporting / study / "synthetic_report.json").read_text())
         assert synthetic["accepted"] and synthetic["privacy"]["exact_copies"] == 0
+        # Train on synthetic / test on real beside train on real, in the report and MLflow.
+        utility = synthetic["utility"]
+        if utility["performed"]:
+            compared = "roc_auc" if "roc_auc" in utility["gap"] else "r2"
+            assert metrics[f"{study}.synthetic.tstr_{compared}"] == pytest.approx(
+                utility["tstr"][compared])
+            measured.add(study)
+        else:  # conf/test turns it off for brfss
+            assert utility["reason"] == "utility.enabled is false", (study, utility)
+        assert synthetic["conditioning"]["enabled"] and synthetic["conditioning"]["strata"]
+        winner = json.loads((project_copy / "data" / "06_models" / study /
+                             "winning_candidate.json").read_text())
+        for candidate, count in winner["trials"].items():
+            assert metrics[f"{study}.tuning.{candidate}.trials"] == count >= 1
         inference = json.loads((reporting / study / "inference_report.json").read_text())
         assert inference["batch_id"] == synthetic["batch_id"]
         assert inference["rows_in"] == synthetic["rows"] == \
@@ -167,6 +182,7 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
         assert gate["promoted"] and gate["champion_version"] == gate["version"] == "1", study
         assert {r["model_version"] for r in batch.select("model_version").distinct()
                 .collect()} == {gate["champion_version"]}, study
+    assert {"stroke", "insurance", fourth.NAME} <= measured  # classification and regression
 
 
 @pytest.mark.slow

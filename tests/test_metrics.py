@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 from sklearn.metrics import roc_auc_score
 
-from health_risk.metrics import bootstrap_intervals
+from health_risk.metrics import bootstrap_intervals, with_interval_text
 
 
 def _scores(n=2000, seed=1):
@@ -44,3 +46,27 @@ def test_regression_intervals_for_rmse_mae_r2():
     assert set(intervals) == {"rmse", "mae", "r2"}
     rmse = float(np.sqrt(np.mean((y - predicted) ** 2)))
     assert 0.8 < intervals["rmse"]["low"] < rmse < intervals["rmse"]["high"] < 1.2
+
+
+def test_named_threshold_free_intervals_match_the_full_computation():
+    """A subgroup table asks for a few metrics only; they must be the same numbers the
+    headline bootstrap gives with the same seed (same resampled rows)."""
+    y, s = _scores(600)
+    full = bootstrap_intervals(y, s, "classification", 0.3, replicates=60, seed=3)
+    named = bootstrap_intervals(y, s, "classification", None, replicates=60, seed=3,
+                                names=("roc_auc", "pr_auc"))
+    assert set(named) == {"roc_auc", "pr_auc"}
+    for name in named:
+        assert named[name]["low"] == pytest.approx(full[name]["low"], abs=1e-12)
+        assert named[name]["high"] == pytest.approx(full[name]["high"], abs=1e-12)
+    with pytest.raises(ValueError, match="f1"):
+        bootstrap_intervals(y, s, "classification", None, names=("f1",))
+
+
+def test_interval_text_folds_the_bounds_into_one_column():
+    frame = pd.DataFrame({"value": ["a", "b"], "roc_auc": [0.81234, np.nan],
+                          "roc_auc_ci_low": [0.7, np.nan], "roc_auc_ci_high": [0.9, np.nan],
+                          "rows": [100, 10]})
+    shown = with_interval_text(frame)
+    assert list(shown.columns) == ["value", "roc_auc", "rows"]
+    assert shown["roc_auc"].tolist() == ["0.812 [0.700, 0.900]", ""]

@@ -48,10 +48,24 @@ CLASSIFICATION_HEADLINE = ("roc_auc", "pr_auc", "f1", "brier", "log_loss", "prec
 REGRESSION_HEADLINE = ("rmse", "mae", "r2")
 
 
+# Threshold-free metrics computed on their own (a subgroup table asks for a few of them per
+# group; computing every headline metric per replicate would cost ten times as much).
+_SCORE_METRICS = {
+    "roc_auc": lambda y, s: skm.roc_auc_score(y, s),
+    "pr_auc": lambda y, s: skm.average_precision_score(y, s),
+    "brier": lambda y, s: skm.brier_score_loss(y, np.clip(s, EPS, 1 - EPS)),
+    "rmse": lambda y, s: np.sqrt(np.mean((y - s) ** 2)),
+    "mae": lambda y, s: np.mean(np.abs(y - s)),
+    "r2": lambda y, s: skm.r2_score(y, s),
+}
+
+
 def bootstrap_intervals(y: np.ndarray, scores: np.ndarray, task: str,
                         threshold: float | None, replicates: int = 200,
-                        confidence: float = 0.95, seed: int = 0) -> dict[str, dict[str, float]]:
-    """Percentile intervals of the headline metrics over a seeded bootstrap of the rows.
+                        confidence: float = 0.95, seed: int = 0,
+                        names: tuple[str, ...] | None = None) -> dict[str, dict[str, float]]:
+    """Percentile intervals of the headline metrics (or of ``names``, threshold-free ones
+    only) over a seeded bootstrap of the rows.
 
     Classification resamples positives and negatives apart (stratified by label), so every
     replicate keeps the class balance of the split and AUC is always defined; the F1, precision,
@@ -62,17 +76,27 @@ def bootstrap_intervals(y: np.ndarray, scores: np.ndarray, task: str,
     rng = np.random.default_rng(seed)
     if task == "classification":
         groups = [np.flatnonzero(y == label) for label in (0.0, 1.0)]
-        names = CLASSIFICATION_HEADLINE
     else:
         groups = [np.arange(len(y))]
-        names = REGRESSION_HEADLINE
-    if any(len(g) == 0 for g in groups):
+    if any(len(g) == 0 for g in groups) or (task == "regression" and len(y) < 2):
         return {}
+    if names is None:
+        names = CLASSIFICATION_HEADLINE if task == "classification" else REGRESSION_HEADLINE
+    unknown = [n for n in names if n not in _SCORE_METRICS]
+    if unknown and names not in (CLASSIFICATION_HEADLINE, REGRESSION_HEADLINE):
+        raise ValueError(f"no threshold-free bootstrap for {unknown}; "
+                         f"known: {sorted(_SCORE_METRICS)}")
+
+    def measure(yy: np.ndarray, ss: np.ndarray) -> dict[str, float]:
+        if not unknown:  # threshold-free metrics only: compute just those
+            return {n: float(_SCORE_METRICS[n](yy, ss)) for n in names}
+        if task == "classification":
+            return classification_metrics(yy, ss, threshold)
+        return regression_metrics(yy, ss)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(replicates):
         rows = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
-        values = (classification_metrics(y[rows], scores[rows], threshold)
-                  if task == "classification" else regression_metrics(y[rows], scores[rows]))
+        values = measure(y[rows], scores[rows])
         for name in names:
             samples[name].append(values[name])
     tail = (1.0 - confidence) / 2.0
@@ -99,3 +123,27 @@ def weighted_classification_metrics(y: np.ndarray, p: np.ndarray,
         "weighted_observed_prevalence": float(np.average(y, weights=w)),
         "weighted_predicted_prevalence": float(np.average(p, weights=w)),
     }
+
+
+def with_interval_text(frame, digits: int = 3):
+    """A table for people: every ``<m>`` that has ``<m>_ci_low`` / ``<m>_ci_high`` columns
+    becomes one text column ``<m> [low, high]``; the bound columns are dropped."""
+    import pandas as pd
+
+    shown = frame.copy()
+    for column in list(frame.columns):
+        low, high = f"{column}_ci_low", f"{column}_ci_high"
+        if low not in frame.columns or high not in frame.columns:
+            continue
+
+        def text(row, column=column, low=low, high=high):
+            value = row[column]
+            if pd.isna(value):
+                return ""
+            if pd.isna(row[low]) or pd.isna(row[high]):
+                return f"{value:.{digits}f}"
+            return f"{value:.{digits}f} [{row[low]:.{digits}f}, {row[high]:.{digits}f}]"
+
+        shown[column] = frame.apply(text, axis=1) if len(frame) else frame[column]
+        shown = shown.drop(columns=[low, high])
+    return shown

@@ -68,6 +68,24 @@ def test_best_candidate_wins_on_validation_and_every_trial_is_reported(trained):
     best = max(winner["candidates"].values())
     assert winner["validation_roc_auc"] == best
     assert summary["best_of_candidate"].sum() == 2
+    # The trial count each candidate got is recorded beside its cap.
+    assert winner["trials"] == {"linear": 2, "random_forest": 1}
+    assert winner["trial_caps"] == {"linear": 2, "random_forest": 1}
+    assert winner["budget"]["budget_seconds"] is None
+
+
+def test_a_spent_time_budget_still_fits_one_trial_per_candidate(model_input):
+    """budget_seconds shares a study's time; a budget too small for anything still compares
+    every candidate on one trial, and the caps are not reached."""
+    params = modeling_params("classification")
+    params["candidates"]["linear"]["n_trials"] = 50
+    params["tuning"] = {**params.get("tuning", {}), "budget_seconds": 0.01}
+    _, summary, winner = nodes.train_candidates(model_input, SPEC, params)
+    assert len(summary) == 2
+    assert winner["trials"] == {"linear": 1, "random_forest": 1}
+    assert winner["trial_caps"]["linear"] == 50
+    assert winner["budget"]["budget_seconds"] == 0.01
+    assert len(winner["budget"]["seconds_given"]) == 2
 
 
 def test_fixed_parameters_win_over_the_search_space(model_input):
@@ -122,6 +140,12 @@ def test_evaluation_outputs_subgroups_with_counts(calibrated, model_input):
     assert set(subgroups["subgroup"]) == {"sex", "age_group"}
     assert subgroups["rows"].sum() == 2 * report["test"]["rows"]
     assert curve["rows"].sum() == report["test"]["rows"]
+    # Subgroup AUCs carry their own bootstrap interval, around the point value.
+    measured = subgroups.dropna(subset=["roc_auc_ci_low"])
+    assert len(measured) > 0
+    assert (measured.roc_auc_ci_low <= measured.roc_auc).all()
+    assert (measured.roc_auc <= measured.roc_auc_ci_high).all()
+    assert {"pr_auc_ci_low", "pr_auc_ci_high"} <= set(subgroups.columns)
     # Every headline test metric has its bootstrap interval, logged beside the point value.
     roc = report["test_intervals"]["roc_auc"]
     assert roc["low"] <= report["test"]["roc_auc"] <= roc["high"]

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from health_risk.pipelines.reporting.aggregates import aggregate_table
+from health_risk.pipelines.reporting.config import AggregateSpec
 from health_risk.pipelines.reporting.survey_design import design_standard_errors
 
 
@@ -58,3 +60,24 @@ def test_area_and_overall_standard_errors_match_the_hand_computation(spark):
     assert overall["design_se"].iloc[0] == pytest.approx(_by_hand(frame, None), abs=1e-12)
     # Clustering makes the design-based error larger than a simple-random-sample one here.
     assert overall["design_se"].iloc[0] > 0
+
+
+def test_weighted_aggregates_carry_the_same_design_based_interval(spark):
+    """A subgroup table (aggregate with `design`) gives each group the domain standard error
+    of the hand computation, and a 95 % interval around the weighted mean."""
+    frame = _design()
+    rows = spark.createDataFrame(frame.astype(object).where(frame.notna(), None),
+                                 "state string, strata double, psu double, w double, y double")
+    spec = AggregateSpec(group_by=["state"], measures={"y": ["mean", "weighted_mean"]},
+                         weight="w", design={"strata": "strata", "psu": "psu"})
+    table = aggregate_table(rows, "by_state", spec, "toy")
+    assert list(table.columns) == spec.columns() == [
+        "state", "rows", "mean_y", "weighted_mean_y", "weighted_mean_y_se",
+        "weighted_mean_y_ci_low", "weighted_mean_y_ci_high"]
+    got = dict(zip(table["state"], table["weighted_mean_y_se"]))
+    assert got == pytest.approx({a: _by_hand(frame, a) for a in ("A", "B")}, abs=1e-12)
+    half = table["weighted_mean_y_ci_high"] - table["weighted_mean_y"]
+    assert half.to_numpy() == pytest.approx(1.959964 * table["weighted_mean_y_se"].to_numpy())
+    with pytest.raises(ValueError, match="weighted_mean"):
+        AggregateSpec(group_by=["state"], measures={"y": ["mean"]},
+                      design={"strata": "strata", "psu": "psu"})

@@ -11,14 +11,19 @@ from pyspark.sql import functions as F
 from scipy import stats
 
 from health_risk.pipelines.ingestion.config import ColumnRule
+from health_risk.pipelines.modeling.nodes import split_dataset
+from health_risk.pipelines.synthetic_data.conditional import StratifiedSynthesizer
 from health_risk.pipelines.synthetic_data.config import ShiftConfig
 from health_risk.pipelines.synthetic_data.marginals import EmpiricalMarginal
 from health_risk.pipelines.synthetic_data.nodes import (
     assess_synthetic_batch,
     count_exact_copies,
     fit_synthesizer,
+    measure_synthetic_utility,
     publish_synthetic_batch,
+    report_synthetic_batch,
     sample_synthetic_batch,
+    sample_utility_rows,
     select_synthesizer_rows,
 )
 from health_risk.pipelines.synthetic_data.schema import (
@@ -28,6 +33,8 @@ from health_risk.pipelines.synthetic_data.schema import (
     batch_schema,
 )
 from health_risk.pipelines.synthetic_data.shift import apply_shift
+
+NO_UTILITY = {"performed": False, "reason": "not measured in this test"}
 
 
 def _blocks(tables, **synthetic):
@@ -145,11 +152,62 @@ def test_a_clean_batch_is_published_with_report_and_metrics(spark, stroke_tables
     batch = sample_synthetic_batch(synthesizer, *blocks)
     candidate = spark.createDataFrame(batch.astype(object).where(batch.notna(), None))
     assessment = assess_synthetic_batch(synthesizer, training, holdout, batch, *blocks)
-    report, metrics, published = publish_synthetic_batch(candidate, stroke_tables.primary,
-                                                         assessment, *blocks)
+    batch_report, published = publish_synthetic_batch(candidate, stroke_tables.primary,
+                                                      assessment, *blocks)
+    report, metrics = report_synthetic_batch(batch_report, NO_UTILITY)
+    assert report["utility"] == NO_UTILITY and "tstr_roc_auc" not in metrics
+    measured = {"performed": True, "tstr": {"roc_auc": 0.8}, "trtr": {"roc_auc": 0.82},
+                "gap": {"roc_auc": -0.02}}
+    _, with_utility = report_synthetic_batch(batch_report, measured)
+    assert with_utility["tstr_roc_auc"] == {"value": 0.8, "step": 0}
+    assert with_utility["utility_gap_roc_auc"] == {"value": -0.02, "step": 0}
     assert report["accepted"] and report["privacy"]["exact_copies"] == 0
     assert report["privacy"]["compared_with_rows"] == stroke_tables.primary.count()
     assert metrics["exact_copies"] == {"value": 0.0, "step": 0}
     assert published.count() == 400
     assert dict(published.dtypes)[BATCH_CREATED_AT] == "timestamp"
     assert published.filter(F.col(BATCH_ID) != batch[BATCH_ID].iloc[0]).count() == 0
+
+
+def test_the_default_synthesizer_keeps_the_outcome_and_its_dependence(fitted):
+    """One copula per outcome value: the batch keeps the stroke prevalence of the training
+    rows, and strokes stay concentrated in older people."""
+    blocks, training, _, synthesizer = fitted
+    assert isinstance(synthesizer, StratifiedSynthesizer)
+    assert [s.label for s in synthesizer.strata] == ["stroke=0", "stroke=1"]
+    batch = sample_synthetic_batch(synthesizer, *blocks)
+    real_share = training["stroke"].astype(float).mean()
+    assert abs(batch["stroke"].astype(float).mean() - real_share) < 1.5 / len(batch) + 1e-9
+    gap = lambda t: (t[t.stroke == 1].age.astype(float).mean()
+                     - t[t.stroke == 0].age.astype(float).mean())
+    assert gap(batch) > 0.7 * gap(training)
+
+
+def test_train_on_synthetic_scores_real_rows_close_to_train_on_real(spark, stroke_tables,
+                                                                     fitted):
+    """TSTR against TRTR with a logistic regression as the 'winning' configuration: both are
+    scored on the real test split, and the synthetic rows keep most of the signal."""
+    blocks, training, _, synthesizer = fitted
+    params = stroke_tables.params
+    fe = params["feature_engineering"]
+    spec = {"task": "classification", "numeric_features": fe["numeric_features"],
+            "categorical_features": fe["categorical_features"]}
+    model_input = split_dataset(stroke_tables.features, spec, params["modeling"],
+                                params["split"]).localCheckpoint()
+    rows = sample_utility_rows(synthesizer, training, *blocks)
+    assert len(rows) == len(training) and rows["id"].tolist()[:3] == [1, 2, 3]
+    synthetic = spark.createDataFrame(rows.astype(object).where(rows.notna(), None))
+    winner = {"candidate": "linear", "params": {"regParam": 0.01, "elasticNetParam": 0.0}}
+    report = measure_synthetic_utility(synthetic, model_input, spec, winner,
+                                       params["modeling"], *blocks)
+    assert report["performed"] and report["synthetic_rows"] <= len(training)
+    assert report["real_train_rows"] == report["synthetic_rows"]
+    assert report["tstr"]["roc_auc"] - report["trtr"]["roc_auc"] == pytest.approx(
+        report["gap"]["roc_auc"])
+    assert report["trtr"]["roc_auc"] > 0.75
+    assert report["tstr"]["roc_auc"] > report["trtr"]["roc_auc"] - 0.08
+    assert set(report["targets"]) == {"roc_auc"}
+    disabled = measure_synthetic_utility(synthetic, model_input, spec, winner,
+                                         params["modeling"], *_blocks(
+                                             stroke_tables, utility={"enabled": False}))
+    assert disabled == {"performed": False, "reason": "utility.enabled is false"}

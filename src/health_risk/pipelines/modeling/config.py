@@ -50,6 +50,12 @@ class CandidateConfig(_Strict):
 class TuningConfig(_Strict):
     seed: int = 42
     timeout_seconds: float = Field(120, gt=0)  # per candidate; the trial budget may stop first
+    # Wall time for the whole search of a study, shared by its candidates in turn: each gets
+    # what is left divided by the candidates still to tune (so time a fast candidate leaves
+    # passes on), never more than timeout_seconds, and stops at its own n_trials cap. Small
+    # studies then search far more trials than big ones in the same time. Null: trial caps and
+    # timeout_seconds only (the trial count no longer depends on the machine's speed).
+    budget_seconds: float | None = Field(None, gt=0)
     # Trials fitted side by side (threads). Above 1, TPE's suggestions depend on which trial
     # finishes first, so a rerun with the same seed is no longer bit-for-bit identical.
     parallel_trials: int = Field(1, ge=1, le=8)

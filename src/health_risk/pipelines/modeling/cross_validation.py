@@ -21,12 +21,7 @@ from pyspark.sql import functions as F
 
 from health_risk.metrics import classification_metrics, regression_metrics
 from health_risk.pipelines.modeling.config import ModelingConfig
-from health_risk.pipelines.modeling.estimators import (
-    LABEL,
-    build_estimator,
-    fit_preprocessing,
-    needs_scaling,
-)
+from health_risk.pipelines.modeling.estimators import LABEL, fit_configuration
 from health_risk.pipelines.modeling.split import SPLIT
 from health_risk.scoring import SCORE, collect_scores
 from health_risk.split_rule import stratified_position_expr
@@ -67,10 +62,8 @@ def cross_validate(model_input: DataFrame, spec: dict[str, Any], winner: dict[st
         for fold in range(cv.folds):
             train = folded.filter(F.col(FOLD) != fold)
             held_out = folded.filter(F.col(FOLD) == fold)
-            preprocessing = fit_preprocessing(train, numeric, categorical, needs_scaling(name))
-            estimator = build_estimator(name, task, params, use_weights)
-            fitted = estimator.fit(preprocessing.transform(train))
-            model = PipelineModel(stages=[*preprocessing.stages, fitted])
+            model = fit_configuration(train, name, task, params, numeric, categorical,
+                                      use_weights)
             values.append({"repeat": repeat, "fold": fold,
                            **_fold_metrics(model, held_out, task)})
         folded.unpersist()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyspark.ml import Pipeline
+from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import (
     Imputer,
     OneHotEncoder,
@@ -18,6 +18,8 @@ from pyspark.ml.feature import (
     StringIndexer,
     VectorAssembler,
 )
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 
 FEATURES = "features"
 LABEL = "label"
@@ -126,3 +128,25 @@ def fit_preprocessing(train, numeric: list[str], categorical: list[str], scale: 
 def needs_scaling(candidate: str) -> bool:
     # Only the linear model needs scaled inputs (regularisation is scale-sensitive).
     return candidate == "linear"
+
+
+def balanced_class_weight(train: DataFrame) -> Column:
+    """``n / (k * n_c)`` by label, counted on ``train``: each class carries the same total
+    weight in training."""
+    counts = {r[LABEL]: r["n"] for r in train.groupBy(LABEL)
+              .agg(F.count(F.lit(1)).alias("n")).collect()}
+    total = sum(counts.values())
+    weight = F.lit(1.0)
+    for label, n in counts.items():
+        weight = F.when(F.col(LABEL) == label, total / (len(counts) * n)).otherwise(weight)
+    return weight
+
+
+def fit_configuration(train: DataFrame, name: str, task: str, params: dict[str, Any],
+                      numeric: list[str], categorical: list[str],
+                      use_weights: bool) -> PipelineModel:
+    """Preprocessing fitted on ``train`` followed by candidate ``name`` fitted with ``params``
+    (a refit of a tuned configuration on other rows: cross-validation folds, synthetic rows)."""
+    preprocessing = fit_preprocessing(train, numeric, categorical, needs_scaling(name))
+    fitted = build_estimator(name, task, params, use_weights).fit(preprocessing.transform(train))
+    return PipelineModel(stages=[*preprocessing.stages, fitted])

@@ -12,9 +12,11 @@ from sklearn import metrics as skm
 
 from health_risk.metrics import (
     EPS,
+    bootstrap_intervals,
     classification_metrics,
     regression_metrics,
 )
+from health_risk.pipelines.modeling.config import UncertaintyConfig
 
 
 def choose_threshold(y: np.ndarray, p: np.ndarray, strategy: str = "max_f1",
@@ -52,10 +54,17 @@ def expected_calibration_error(curve: pd.DataFrame) -> float:
     return float((weights * (curve["mean_predicted"] - curve["observed_rate"]).abs()).sum())
 
 
+# Subgroup metrics that get a bootstrap interval (``<metric>_ci_low`` / ``_ci_high``).
+SUBGROUP_INTERVALS = {"classification": ("roc_auc", "pr_auc"), "regression": ("rmse", "r2")}
+
+
 def subgroup_metrics(scores: pd.DataFrame, group_columns: list[str], task: str,
-                     threshold: float | None, min_count: int) -> pd.DataFrame:
+                     threshold: float | None, min_count: int,
+                     uncertainty: UncertaintyConfig | None = None) -> pd.DataFrame:
     """Test metrics per subgroup value, with counts; groups below ``min_count`` rows are listed
-    with their count but no metrics (too few rows to say anything)."""
+    with their count but no metrics (too few rows to say anything). With ``uncertainty``, the
+    threshold-free metrics carry the same bootstrap interval as the headline figures (a small
+    subgroup's AUC is the least certain number in the table)."""
     rows = []
     for column in group_columns:
         if column not in scores.columns:
@@ -72,5 +81,17 @@ def subgroup_metrics(scores: pd.DataFrame, group_columns: list[str], task: str,
                     found = regression_metrics(part["label"], part["score"])
                     record.update({k: found[k] for k in ("rmse", "mae", "r2")})
                     record["mean_label"] = float(part["label"].mean())
+                if uncertainty is not None:
+                    record.update(_interval_columns(part, task, uncertainty))
             rows.append(record)
     return pd.DataFrame(rows)
+
+
+def _interval_columns(part: pd.DataFrame, task: str,
+                      uncertainty: UncertaintyConfig) -> dict[str, float]:
+    intervals = bootstrap_intervals(part["label"].to_numpy(), part["score"].to_numpy(), task,
+                                    None, uncertainty.bootstrap_replicates,
+                                    uncertainty.confidence, uncertainty.seed,
+                                    names=SUBGROUP_INTERVALS[task])
+    return {f"{name}_ci_{end}": bounds[end] for name, bounds in intervals.items()
+            for end in ("low", "high")}

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from health_risk.metrics import with_interval_text
 from health_risk.pipelines.modeling.config import ModelingConfig
 
 
@@ -113,7 +114,7 @@ def build_model_card(registration: dict, gate_decision: dict, evaluation_report:
         calibration,
         "",
         "## Subgroups (test)",
-        _table(subgroup_metrics),
+        _table(with_interval_text(subgroup_metrics)),
         "",
         "## Known limitations",
         *[f"- {note}" for note in limitations],

@@ -30,6 +30,7 @@ from health_risk.pipelines.modeling.cross_validation import cross_validate
 from health_risk.pipelines.modeling.estimators import (
     CLASS_WEIGHT,
     LABEL,
+    balanced_class_weight,
     fit_preprocessing,
     needs_scaling,
 )
@@ -44,7 +45,12 @@ from health_risk.pipelines.modeling.evaluation import (
 from health_risk.pipelines.modeling.explain import explain, summary_figure
 from health_risk.pipelines.modeling.registry import decide_promotion, log_and_register
 from health_risk.pipelines.modeling.split import SPLIT, assign_split
-from health_risk.pipelines.modeling.tuning import Prepared, TrialLogger, tune_candidate
+from health_risk.pipelines.modeling.tuning import (
+    Prepared,
+    TrialLogger,
+    TuningBudget,
+    tune_candidate,
+)
 from health_risk.scoring import SCORE, collect_scores, score
 from health_risk.split_rule import SplitConfig
 
@@ -73,14 +79,7 @@ def split_dataset(features: DataFrame, spec: dict[str, Any], params: dict[str, A
     table = assign_split(features, "id", stratify, split.seed, split.train, split.validation)
     _require_feature_values(_part(table, "train"), spec, config.study)
     if config.task == "classification" and config.class_weighting == "balanced":
-        counts = {r[LABEL]: r["n"] for r in _part(table, "train").groupBy(LABEL)
-                  .agg(F.count(F.lit(1)).alias("n")).collect()}
-        total = sum(counts.values())
-        # n / (k * n_c): each class carries the same total weight in training.
-        weight = F.lit(1.0)
-        for label, n in counts.items():
-            weight = F.when(F.col(LABEL) == label, total / (len(counts) * n)).otherwise(weight)
-        return table.withColumn(CLASS_WEIGHT, weight)
+        return table.withColumn(CLASS_WEIGHT, balanced_class_weight(_part(table, "train")))
     return table.withColumn(CLASS_WEIGHT, F.lit(1.0))
 
 
@@ -112,15 +111,18 @@ def train_candidates(model_input: DataFrame, spec: dict[str, Any],
                                run.info.experiment_id if run else None)
     prepared: dict[bool, Prepared] = {}
     results = []
+    budget = TuningBudget(config.tuning.budget_seconds, config.tuning.timeout_seconds,
+                          len(config.active_candidates))
     for name in config.active_candidates:
         scale = needs_scaling(name)
         if scale not in prepared:  # preprocessing fitted on train once per scaling choice
             prepared[scale] = Prepared.build(
                 fit_preprocessing(train, numeric, categorical, scale), train, validation)
-        results.append(tune_candidate(
-            config.study, name, config.candidates[name], config.task, prepared[scale],
-            use_weights, config.metric, config.tuning.seed, config.tuning.timeout_seconds,
-            config.tuning.parallel_trials, trial_logger))
+        with budget.candidate() as seconds:
+            results.append(tune_candidate(
+                config.study, name, config.candidates[name], config.task, prepared[scale],
+                use_weights, config.metric, config.tuning.seed, seconds,
+                config.tuning.parallel_trials, trial_logger))
     for ready in prepared.values():
         ready.train.unpersist()
         ready.validation.unpersist()
@@ -132,10 +134,16 @@ def train_candidates(model_input: DataFrame, spec: dict[str, Any],
         best_trial = summary[(summary.candidate == r.candidate)
                              & (summary[f"validation_{config.metric}"] == r.best_score)].index[:1]
         summary.loc[best_trial, "best_of_candidate"] = True
+    trials = {r.candidate: len(r.trials) for r in results}
     winner = {"candidate": best.candidate, "params": {k: _plain(v) for k, v in
                                                       best.best_params.items()},
               f"validation_{config.metric}": best.best_score,
-              "candidates": {r.candidate: r.best_score for r in results}}
+              "candidates": {r.candidate: r.best_score for r in results},
+              "trials": trials,
+              "trial_caps": {r.candidate: config.candidates[r.candidate].n_trials
+                             for r in results},
+              "budget": budget.summary()}
+    trial_logger.log_trial_counts(config.study, trials, budget.spent)
     logger.info("%s: best candidate %s (validation %s %.4f)", config.study, best.candidate,
                 config.metric, best.best_score)
     return best.best_model, summary, winner
@@ -214,11 +222,11 @@ def evaluate_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
                                             " by decile (scaled to max)"),
                    plots.error_histogram_figure(y_test - s_test, title))
     groups = [c for c in keep[1:] if c != WEIGHT]
+    uncertainty = config.uncertainty
     subgroups = subgroup_metrics(test.rename(columns={SCORE: "score"}), groups, config.task,
-                                 threshold, config.subgroup_min_count)
+                                 threshold, config.subgroup_min_count, uncertainty)
     if weighted and config.task == "classification":
         test_metrics.update(weighted_classification_metrics(y_test, s_test, test[WEIGHT]))
-    uncertainty = config.uncertainty
     intervals = bootstrap_intervals(y_test, s_test, config.task, threshold,
                                     uncertainty.bootstrap_replicates, uncertainty.confidence,
                                     uncertainty.seed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,42 @@ class TuningResult:
 
 
 @dataclass
+class TuningBudget:
+    """A study's search time (``tuning.budget_seconds``), handed to its candidates in turn.
+
+    Each candidate may use what is left divided by the candidates still to tune, at most
+    ``timeout_seconds``; what it leaves unused passes on. Optuna checks the timeout between
+    trials, so a candidate can overrun its share by the trial it had started.
+    """
+
+    total: float | None
+    per_candidate_cap: float
+    candidates: int
+    spent: float = 0.0
+    given: list[float] = field(default_factory=list)
+
+    @contextmanager
+    def candidate(self):
+        done = len(self.given)
+        share = self.per_candidate_cap
+        if self.total is not None:
+            remaining = max(self.total - self.spent, 0.0)
+            # A candidate with no time left still gets its first trial (tune_candidate).
+            share = min(share, remaining / max(self.candidates - done, 1))
+        self.given.append(share)
+        started = time.perf_counter()
+        try:
+            yield share
+        finally:
+            self.spent += time.perf_counter() - started
+
+    def summary(self) -> dict[str, Any]:
+        return {"budget_seconds": self.total, "timeout_seconds": self.per_candidate_cap,
+                "seconds_given": [round(s, 2) for s in self.given],
+                "seconds_spent": round(self.spent, 2)}
+
+
+@dataclass
 class TrialLogger:
     """Logs each trial as a child of the kedro-mlflow run (thread-safe: explicit run ids)."""
 
@@ -74,6 +111,17 @@ class TrialLogger:
                                   Metric("fit_seconds", seconds, now, 0)],
                          params=[Param(k, str(v)[:250]) for k, v in params.items()])
         client.set_terminated(run.info.run_id)
+
+    def log_trial_counts(self, study: str, trials: dict[str, int], seconds: float) -> None:
+        """How many trials each candidate got (under a time budget this depends on the
+        machine), on the kedro run's parent run."""
+        if self.parent_run_id is None:
+            return
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"{study}.tuning.{c}.trials", float(n), now, 0)
+                   for c, n in trials.items()]
+        metrics.append(Metric(f"{study}.tuning.seconds", float(seconds), now, 0))
+        MlflowClient().log_batch(self.parent_run_id, metrics=metrics)
 
 
 def _suggest(trial: optuna.Trial, name: str, rng: SearchRange):
@@ -96,7 +144,8 @@ def tune_candidate(
     use_weights: bool, metric: str, seed: int, timeout_seconds: float, n_jobs: int,
     trial_logger: TrialLogger,
 ) -> TuningResult:
-    """Fit ``n_trials`` configurations on train, score each on validation, keep the best.
+    """Fit up to ``n_trials`` configurations on train within ``timeout_seconds`` (at least
+    one), score each on validation, keep the best.
 
     Fixed parameters win over the search space (so ``--params`` can pin one). The returned
     model is the fitted preprocessing followed by the best estimator.
@@ -127,7 +176,13 @@ def tune_candidate(
 
     tuner = optuna.create_study(direction=direction, study_name=f"{study}.{candidate}",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
-    tuner.optimize(objective, n_trials=config.n_trials, timeout=timeout_seconds, n_jobs=n_jobs)
+    # The first trial always runs, so every candidate is compared even when the budget is
+    # spent; the rest stop at the cap or when the candidate's time is up.
+    started = time.perf_counter()
+    tuner.optimize(objective, n_trials=1)
+    left = timeout_seconds - (time.perf_counter() - started)
+    if config.n_trials > 1 and left > 0:
+        tuner.optimize(objective, n_trials=config.n_trials - 1, timeout=left, n_jobs=n_jobs)
     result.trials.sort(key=lambda t: t["trial"])
     logger.info("%s %s: best validation %s = %.4f after %d trials", study, candidate, metric,
                 result.best_score, len(result.trials))

@@ -65,7 +65,33 @@ def _synthetic_blocks(report: dict[str, Any] | None) -> list[dict]:
                "exact_copies": privacy.get("exact_copies"),
                "quality_score": (report.get("quality") or {}).get("score")}
     return [blocks.table_block("Latest synthetic batch (quality and privacy)",
-                               pd.DataFrame([summary]))]
+                               pd.DataFrame([summary])),
+            _utility_block(report.get("utility") or {}, report.get("conditioning") or {})]
+
+
+def _utility_block(utility: dict[str, Any], conditioning: dict[str, Any]) -> dict:
+    """Train on synthetic / test on real against train on real, metric by metric."""
+    title = "Does the synthetic sample keep the signal? (TSTR vs TRTR)"
+    if not utility.get("performed"):
+        return blocks.text_block(title, f"Not measured: {utility.get('reason', 'n/a')}.")
+    targets = utility.get("targets") or {}
+    frame = pd.DataFrame([
+        {"metric": metric, "train real, test real (TRTR)": utility["trtr"][metric],
+         "train synthetic, test real (TSTR)": utility["tstr"][metric],
+         "TSTR - TRTR": utility["gap"][metric],
+         "allowed shortfall": (targets.get(metric) or {}).get("max_gap"),
+         "within it": (targets.get(metric) or {}).get("met")}
+        for metric in utility["gap"]])
+    strata = conditioning.get("strata") or []
+    how = (f"one synthesizer per stratum of {len(strata)} "
+           f"({', '.join(s['stratum'] for s in strata)})" if conditioning.get("enabled")
+           else "one synthesizer for the whole table (conditioning off)")
+    return blocks.table_block(
+        title, frame,
+        note=f"The winning configuration ({utility['candidate']}) refitted on "
+             f"{utility['synthetic_rows']:,} synthetic rows and on {utility['real_train_rows']:,}"
+             f" real TRAIN rows, both scored on the {utility['test_rows']:,} real test rows; "
+             f"synthesis: {how}.")
 
 
 def assemble_study_report(study_section: dict[str, Any], feature_report: dict[str, Any],

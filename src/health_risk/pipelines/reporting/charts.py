@@ -32,6 +32,18 @@ def _ordered(table: pd.DataFrame, spec: ChartSpec) -> pd.DataFrame:
         columns="_position")
 
 
+def _interval(table: pd.DataFrame, y: str) -> dict | None:
+    """Error bars from ``<y>_ci_low`` / ``<y>_ci_high`` when the table has them (a weighted
+    mean with a survey design)."""
+    low, high = f"{y}_ci_low", f"{y}_ci_high"
+    if low not in table.columns or high not in table.columns:
+        return None
+    value = table[y].astype(float)
+    return {"type": "data", "symmetric": False, "visible": True,
+            "array": (table[high].astype(float) - value).tolist(),
+            "arrayminus": (value - table[low].astype(float)).tolist()}
+
+
 def plotly_chart(kind: str, table: pd.DataFrame, spec: ChartSpec) -> go.Figure:
     table = _ordered(table, spec)
     x, y = _labels(table, spec.x), table[spec.y].astype(float).tolist()
@@ -39,11 +51,13 @@ def plotly_chart(kind: str, table: pd.DataFrame, spec: ChartSpec) -> go.Figure:
         trace = go.Pie(labels=x, values=y, sort=False, hole=0.35,
                        marker={"colors": PALETTE}, textinfo="label+percent")
     elif kind == "bar":
-        trace = go.Bar(x=x, y=y, marker_color=PALETTE[0], name=spec.y)
+        trace = go.Bar(x=x, y=y, marker_color=PALETTE[0], name=spec.y,
+                       error_y=_interval(table, spec.y))
     elif kind == "line":
         numeric = pd.api.types.is_numeric_dtype(table[spec.x])
         trace = go.Scatter(x=table[spec.x].tolist() if numeric else x, y=y,
-                           mode="lines+markers", line={"color": PALETTE[0]}, name=spec.y)
+                           mode="lines+markers", line={"color": PALETTE[0]}, name=spec.y,
+                           error_y=_interval(table, spec.y))
     else:
         raise ValueError(f"unknown chart kind '{kind}' (bar, pie, line)")
     figure = go.Figure(trace)

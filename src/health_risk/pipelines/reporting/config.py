@@ -14,29 +14,53 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SurveyDesign(_Strict):
+    """Strata and primary sampling units of a survey sample (BRFSS: ``_ststr``, ``_psu``)."""
+
+    strata: str
+    psu: str
+
+
+DESIGN_SUFFIXES = ("se", "ci_low", "ci_high")
+
+
 class AggregateSpec(_Strict):
     """``group_by`` columns, then ``<statistic>_<column>`` for each measure and ``rows``.
 
     ``stddev`` is the sample standard deviation (n - 1); ``weighted_mean`` needs ``weight``.
-    Rows whose group value is null form their own group, so no row goes uncounted."""
+    With ``design``, each weighted mean gets its design-based (Taylor) standard error and 95 %
+    interval (``weighted_mean_<column>_se`` / ``_ci_low`` / ``_ci_high``), each group a domain
+    of the whole sample's design. Rows whose group value is null form their own group, so no
+    row goes uncounted."""
 
     description: str = ""
     group_by: list[str] = Field(min_length=1)
     measures: dict[str, list[Statistic]] = Field(default_factory=dict)
     weight: str | None = None
+    design: SurveyDesign | None = None
 
     @model_validator(mode="after")
     def _weight_when_weighted(self) -> AggregateSpec:
-        weighted = [c for c, stats in self.measures.items() if "weighted_mean" in stats]
+        weighted = self.weighted_columns()
         if weighted and not self.weight:
             raise ValueError(f"weighted_mean of {weighted} needs `weight:` (the weight column)")
+        if self.design and not weighted:
+            raise ValueError("`design` gives weighted means a design-based interval: list a "
+                             "weighted_mean measure")
         return self
+
+    def weighted_columns(self) -> list[str]:
+        return [c for c, stats in self.measures.items() if "weighted_mean" in stats]
 
     def columns(self) -> list[str]:
         """The header of the table, in order (the manifest validation checks files against it)."""
-        return [*self.group_by, ROWS,
-                *[f"{stat}_{column}" for column, stats in self.measures.items()
-                  for stat in stats]]
+        columns = [*self.group_by, ROWS]
+        for column, stats in self.measures.items():
+            for stat in stats:
+                columns.append(f"{stat}_{column}")
+                if stat == "weighted_mean" and self.design:
+                    columns += [f"{stat}_{column}_{suffix}" for suffix in DESIGN_SUFFIXES]
+        return columns
 
 
 class ChartSpec(_Strict):

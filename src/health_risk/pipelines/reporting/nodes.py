@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from pyspark.sql import DataFrame
 
+from health_risk.metrics import with_interval_text
 from health_risk.pipelines.reporting import sections as blocks
 from health_risk.pipelines.reporting.aggregates import aggregate_table
 from health_risk.pipelines.reporting.charts import (
@@ -215,8 +216,10 @@ def build_study_section(validation_report: dict, evaluation_report: dict, regist
         blocks.image_block("SHAP summary", shap_plot),
         blocks.table_block("Feature importance (mean |SHAP|)",
                            shap_importance.head(config.top_features)),
-        blocks.table_block("Subgroup metrics (test)", subgroup_metrics,
-                           note="Subgroups smaller than the configured minimum are left out."),
+        blocks.table_block("Subgroup metrics (test)", with_interval_text(subgroup_metrics),
+                           note="Subgroups smaller than the configured minimum have a count "
+                                "but no metrics; brackets are bootstrap intervals of the "
+                                "subgroup's test rows (see evaluation_report.json)."),
         blocks.table_block("Survey-weighted prevalence by area (test split)",
                            pd.DataFrame(evaluation_report.get("test_by_area") or []),
                            empty="no survey weight or area column for this study",

@@ -22,11 +22,9 @@ from pyspark.sql import functions as F
 
 from health_risk.pipelines.feature_engineering.config import WEIGHT
 from health_risk.pipelines.reporting.config import PopulationConfig
-from health_risk.pipelines.reporting.survey_design import design_standard_errors
+from health_risk.pipelines.reporting.survey_design import Z_95, design_standard_errors
 from health_risk.row_contract import DataQualityError
 from health_risk.scoring import SCORE
-
-Z_95 = 1.959964
 
 
 def _weighted(value, weight):

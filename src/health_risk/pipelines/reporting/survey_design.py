@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 AREA, STRATUM, PSU = "__area", "__stratum", "__psu"
+Z_95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 
 
 def design_standard_errors(rows: DataFrame, area: str | None, target: str, weight: str,

@@ -58,6 +58,25 @@ class PrivacyConfig(_Strict):
     dcr_rows: int = Field(500, ge=20, le=20_000)
 
 
+class ConditioningConfig(_Strict):
+    """Label-preserving synthesis (see synthetic_data/conditional.py): one synthesizer per
+    stratum of the target (a regression target by quantile bin) and of ``columns``."""
+
+    enabled: bool = True
+    columns: list[str] = Field(default_factory=list)  # key subgroups besides the target
+    target_bins: int = Field(5, ge=2, le=50)  # numeric (regression) target: quantile bins
+    min_rows: int = Field(40, ge=5)  # smaller strata are pooled
+
+
+class UtilityConfig(_Strict):
+    """Train on synthetic, test on real (TSTR) against train on real (TRTR): the winning
+    modeling configuration fitted on each, scored on the real test split."""
+
+    enabled: bool = True
+    # How far TSTR may fall short of TRTR before the report says the batch lost the signal.
+    max_gap: dict[str, float] = Field(default_factory=lambda: {"roc_auc": 0.05, "r2": 0.10})
+
+
 class SyntheticDataConfig(_Strict):
     study: str
     synthesizer: Literal["gaussian_copula", "ctgan"] = "gaussian_copula"
@@ -84,3 +103,5 @@ class SyntheticDataConfig(_Strict):
     report_rows: int = Field(2000, ge=50, le=100_000)
     shift: ShiftConfig = Field(default_factory=ShiftConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    conditioning: ConditioningConfig = Field(default_factory=ConditioningConfig)
+    utility: UtilityConfig = Field(default_factory=UtilityConfig)

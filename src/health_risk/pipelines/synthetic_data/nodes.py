@@ -19,11 +19,13 @@ from pyspark.sql import functions as F
 
 from health_risk.datasets.lineage import LINEAGE_COLUMNS
 from health_risk.pipelines.feature_engineering.config import ID
+from health_risk.pipelines.modeling.config import ModelingConfig
 from health_risk.pipelines.synthetic_data.assessment import (
     distance_to_closest_record,
     quality,
     table_metadata,
 )
+from health_risk.pipelines.synthetic_data.conditional import StratifiedSynthesizer
 from health_risk.pipelines.synthetic_data.marginals import CopulaWithEmpiricalMarginals
 from health_risk.pipelines.synthetic_data.schema import (
     BATCH_CREATED_AT,
@@ -33,6 +35,7 @@ from health_risk.pipelines.synthetic_data.schema import (
     lineage_values,
 )
 from health_risk.pipelines.synthetic_data.shift import apply_shift
+from health_risk.pipelines.synthetic_data.utility import compare_utility, synthetic_features
 from health_risk.split_rule import SplitConfig, is_train, train_fraction_expr
 
 logger = logging.getLogger(__name__)
@@ -77,7 +80,7 @@ def _metadata(training_rows: pd.DataFrame, table: str, schema, normal_scores: li
     # would otherwise take any column that happens to be unique in the sample.
     if metadata.to_dict()["tables"][table].get("primary_key"):
         metadata.remove_primary_key(table_name=table)
-    for column in schema.synthesised:
+    for column in training_rows.columns:
         if column in schema.categorical:
             metadata.update_column(column, table_name=table, sdtype="categorical")
         else:
@@ -88,33 +91,48 @@ def _metadata(training_rows: pd.DataFrame, table: str, schema, normal_scores: li
     return metadata
 
 
-def fit_synthesizer(training_rows: pd.DataFrame, sd_params: dict[str, Any],
-                    ingestion_params: dict[str, Any], fe_params: dict[str, Any]):
-    """Fit the configured SDV synthesizer: a Gaussian copula (by default over the columns'
-    empirical marginals) or CTGAN."""
+def _fit_one(rows: pd.DataFrame, config, schema):
+    """One SDV synthesizer on ``rows`` (all of the training rows, or one stratum's varying
+    columns): a Gaussian copula (by default over the columns' empirical marginals) or CTGAN."""
     from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer
 
-    config, schema = batch_schema(sd_params, ingestion_params, fe_params)
-    continuous = {c: schema.rules[c].type == "int" for c in schema.synthesised
+    continuous = {c: schema.rules[c].type == "int" for c in rows.columns
                   if c not in schema.categorical}
     if config.synthesizer == "ctgan":
         import torch
 
         torch.manual_seed(config.seed)  # CTGAN's training is stochastic
-        metadata = _metadata(training_rows, config.study, schema, [])
-        synthesizer = CTGANSynthesizer(metadata, **config.synthesizer_options)
-        synthesizer.fit({config.study: training_rows})
+        synthesizer = CTGANSynthesizer(_metadata(rows, config.study, schema, []),
+                                       **config.synthesizer_options)
+        synthesizer.fit({config.study: rows})
         return synthesizer
     if config.marginals == "parametric":
-        metadata = _metadata(training_rows, config.study, schema, [])
-        synthesizer = GaussianCopulaSynthesizer(metadata, **config.synthesizer_options)
-        synthesizer.fit({config.study: training_rows})
+        synthesizer = GaussianCopulaSynthesizer(_metadata(rows, config.study, schema, []),
+                                                **config.synthesizer_options)
+        synthesizer.fit({config.study: rows})
         return synthesizer
-    metadata = _metadata(training_rows, config.study, schema, list(continuous))
+    metadata = _metadata(rows, config.study, schema, list(continuous))
     options = {"numerical_distributions": dict.fromkeys(continuous, "norm"),
                **config.synthesizer_options}
     return CopulaWithEmpiricalMarginals.fit(GaussianCopulaSynthesizer(metadata, **options),
-                                            config.study, training_rows, continuous)
+                                            config.study, rows, continuous)
+
+
+def fit_synthesizer(training_rows: pd.DataFrame, sd_params: dict[str, Any],
+                    ingestion_params: dict[str, Any], fe_params: dict[str, Any]):
+    """Fit the configured SDV synthesizer; with ``conditioning`` (the default) one per stratum
+    of the target and key columns, so the outcome keeps its dependence on the features."""
+    config, schema = batch_schema(sd_params, ingestion_params, fe_params)
+    if not schema.strata_keys:
+        return _fit_one(training_rows, config, schema)
+    synthesizer = StratifiedSynthesizer.fit(
+        training_rows, config.study, _metadata(training_rows, config.study, schema, []),
+        list(schema.strata_keys), dict(schema.binned), config.conditioning.min_rows,
+        lambda rows: _fit_one(rows, config, schema))
+    logger.info("%s: %d strata of %s (%s)", config.study, len(synthesizer.strata),
+                list(schema.strata_keys),
+                ", ".join(f"{s.label}: {s.rows}" for s in synthesizer.strata))
+    return synthesizer
 
 
 def sample_synthetic_batch(synthesizer, sd_params: dict[str, Any],
@@ -125,25 +143,8 @@ def sample_synthetic_batch(synthesizer, sd_params: dict[str, Any],
     config, schema = batch_schema(sd_params, ingestion_params, fe_params)
     created = pd.Timestamp.now(tz="UTC")
     batch_id = f"{config.study}-{created:%Y%m%dT%H%M%S%f}"
-    # SDV has no public seed argument on sample(): reset_sampling rewinds the transformers'
-    # own generators (which values are null), then the model's generator is seeded.
-    synthesizer.reset_sampling()
-    synthesizer._set_random_state(config.seed)
-    sampled = synthesizer.sample(config.batch_rows)[config.study]
-    rng = np.random.default_rng(config.seed)
-    sampled = apply_shift(sampled, config.shift, schema.rules, rng)
-    rows = len(sampled)
-    batch = pd.DataFrame(index=range(rows))
-    for column in schema.columns:
-        if column in schema.synthesised:
-            batch[column] = sampled[column].to_numpy()
-        elif column in schema.sequence:
-            numbers = pd.Series(range(1, rows + 1))
-            batch[column] = numbers if schema.rules[column].type != "string" else \
-                numbers.map(lambda n: f"{n:07d}")
-        else:
-            batch[column] = None
-    batch = schema.typed(batch)
+    batch = _draw(synthesizer, config, schema, config.batch_rows, config.seed, shifted=True)
+    rows = len(batch)
     for name, value in lineage_values(config.study, batch_id, rows).items():
         batch[name] = value
     batch[BATCH_ID] = batch_id
@@ -151,6 +152,46 @@ def sample_synthetic_batch(synthesizer, sd_params: dict[str, Any],
     logger.info("%s: sampled batch %s (%d rows, shift %s)", config.study, batch_id, rows,
                 "on" if config.shift.enabled else "off")
     return batch
+
+
+def _draw(synthesizer, config, schema, rows: int, seed: int, shifted: bool) -> pd.DataFrame:
+    """``rows`` new people in the validated table's columns and types (sequence columns
+    numbered from 1, excluded ones null), shifted when asked and the shift is enabled."""
+    # SDV has no public seed argument on sample(): reset_sampling rewinds the transformers'
+    # own generators (which values are null), then the model's generator is seeded.
+    synthesizer.reset_sampling()
+    synthesizer._set_random_state(seed)
+    sampled = synthesizer.sample(rows)[config.study]
+    if shifted:
+        sampled = apply_shift(sampled, config.shift, schema.rules, np.random.default_rng(seed))
+    count = len(sampled)
+    frame = pd.DataFrame(index=range(count))
+    for column in schema.columns:
+        if column in schema.synthesised:
+            frame[column] = sampled[column].to_numpy()
+        elif column in schema.sequence:
+            numbers = pd.Series(range(1, count + 1))
+            frame[column] = numbers if schema.rules[column].type != "string" else \
+                numbers.map(lambda n: f"{n:07d}")
+        else:
+            frame[column] = None
+    return schema.typed(frame)
+
+
+def sample_utility_rows(synthesizer, training_rows: pd.DataFrame, sd_params: dict[str, Any],
+                        ingestion_params: dict[str, Any], fe_params: dict[str, Any]
+                        ) -> pd.DataFrame:
+    """As many synthetic rows as the synthesizer was fitted on, never shifted, for the
+    train-on-synthetic / test-on-real comparison (a seed apart from the published batch's)."""
+    config, schema = batch_schema(sd_params, ingestion_params, fe_params)
+    if not config.utility.enabled:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in schema.columns})
+    rows = _draw(synthesizer, config, schema, len(training_rows), config.seed + 1,
+                 shifted=False)
+    # Lineage too: a study may key its rows by the source row number (insurance).
+    for name, value in lineage_values(config.study, "utility", len(rows)).items():
+        rows[name] = value
+    return rows
 
 
 def assess_synthetic_batch(synthesizer, training_rows: pd.DataFrame,
@@ -170,7 +211,32 @@ def assess_synthetic_batch(synthesizer, training_rows: pd.DataFrame,
             training_rows, holdout_rows, synthetic,
             table_metadata(synthesizer, config.study, schema.synthesised),
             config.privacy.dcr_rows, config.seed),
+        "strata": (synthesizer.strata_summary()
+                   if isinstance(synthesizer, StratifiedSynthesizer) else None),
     }
+
+
+def measure_synthetic_utility(utility_rows: DataFrame, model_input: DataFrame,
+                              spec: dict[str, Any], winner: dict[str, Any],
+                              modeling_params: dict[str, Any], sd_params: dict[str, Any],
+                              ingestion_params: dict[str, Any], fe_params: dict[str, Any],
+                              **lookup_tables: DataFrame) -> dict[str, Any]:
+    """TSTR against TRTR with the study's winning configuration (see ``utility``)."""
+    config, _ = batch_schema(sd_params, ingestion_params, fe_params)
+    if not config.utility.enabled:
+        return {"performed": False, "reason": "utility.enabled is false"}
+    features = synthetic_features(utility_rows, fe_params, lookup_tables)
+    report = compare_utility(features, model_input, spec, winner,
+                             ModelingConfig.model_validate(modeling_params),
+                             config.utility.max_gap, config.seed)
+    if report["performed"]:
+        logger.info("%s: TSTR %s vs TRTR %s (%s, %d synthetic rows)", config.study,
+                    report["tstr"], report["trtr"], report["candidate"],
+                    report["synthetic_rows"])
+        if report["targets_met"] is False:
+            logger.warning("%s: the synthetic sample falls short of real rows by more than "
+                           "utility.max_gap: %s", config.study, report["targets"])
+    return report
 
 
 def count_exact_copies(candidate: DataFrame, real: DataFrame, columns: list[str]) -> int:
@@ -184,10 +250,11 @@ def count_exact_copies(candidate: DataFrame, real: DataFrame, columns: list[str]
 def publish_synthetic_batch(candidate: DataFrame, primary: DataFrame,
                             assessment: dict[str, Any], sd_params: dict[str, Any],
                             ingestion_params: dict[str, Any], fe_params: dict[str, Any]
-                            ) -> tuple[dict[str, Any], dict[str, Any], DataFrame]:
-    """The privacy gate and the report: a batch with more exact copies of real rows (over
-    every row of the primary table, not a sample) than allowed is rejected; otherwise it is
-    published with its report and metrics."""
+                            ) -> tuple[dict[str, Any], DataFrame]:
+    """The privacy gate: a batch with more exact copies of real rows (over every row of the
+    primary table, not a sample) than allowed is rejected; otherwise it is published with its
+    quality and privacy report. It does not wait for the utility measurement (which needs the
+    study's modeling), so inference can score the batch as soon as the champion is chosen."""
     config, schema = batch_schema(sd_params, ingestion_params, fe_params)
     meta = candidate.select(BATCH_ID, BATCH_CREATED_AT).first()
     rows = candidate.count()
@@ -200,7 +267,6 @@ def publish_synthetic_batch(candidate: DataFrame, primary: DataFrame,
             "Nothing was published; fit on more rows, exclude near-unique columns or use "
             "another synthesizer.")
     quality_report = assessment["quality"]
-    dcr = assessment["distance_to_closest_record"]
     report = {
         "study": config.study, "batch_id": meta[BATCH_ID], "created_at": meta[BATCH_CREATED_AT],
         "accepted": True, "rows": rows, "synthesizer": config.synthesizer,
@@ -208,10 +274,28 @@ def publish_synthetic_batch(candidate: DataFrame, primary: DataFrame,
         "synthesised_columns": schema.synthesised, "sequence_columns": schema.sequence,
         "null_columns": schema.left_null, "shift": config.shift.model_dump(),
         "quality": quality_report,
+        "conditioning": _conditioning(assessment.get("strata"), config),
         "privacy": {"exact_copies": copies, "max_exact_copies": config.privacy.max_exact_copies,
-                    "compared_with_rows": primary.count(), "distance_to_closest_record": dcr},
+                    "compared_with_rows": primary.count(),
+                    "distance_to_closest_record": assessment["distance_to_closest_record"]},
     }
-    metrics = {"rows": rows, "exact_copies": copies,
+    published = candidate.withColumn(BATCH_CREATED_AT,
+                                     F.to_timestamp(F.col(BATCH_CREATED_AT)))
+    ordered = [*schema.columns, *[c for c in LINEAGE_COLUMNS if c in candidate.columns],
+               BATCH_CREATED_AT, BATCH_ID]
+    logger.info("%s: published batch %s (%d rows, quality %.3f, 0 exact copies)", config.study,
+                meta[BATCH_ID], rows, quality_report["score"] or float("nan"))
+    return report, published.select(*ordered)
+
+
+def report_synthetic_batch(batch_report: dict[str, Any], utility: dict[str, Any]
+                           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The synthetic report (the published batch's quality and privacy, and the sample's
+    utility) and its metrics for MLflow."""
+    quality_report = batch_report["quality"]
+    dcr = batch_report["privacy"]["distance_to_closest_record"]
+    metrics = {"rows": batch_report["rows"],
+               "exact_copies": batch_report["privacy"]["exact_copies"],
                "quality_score": quality_report["score"],
                "diagnostic_score": quality_report["diagnostic_score"],
                **{f"quality_{k.lower().replace(' ', '_')}": v
@@ -219,13 +303,22 @@ def publish_synthetic_batch(candidate: DataFrame, primary: DataFrame,
                **{f"dcr_{k}": v for k, v in dcr.items()
                   if k in ("overfitting_protection_score", "closer_to_training_share",
                            "median_dcr_synthetic_to_training",
-                           "median_dcr_holdout_to_training")}}
+                           "median_dcr_holdout_to_training")},
+               **_utility_metrics(utility)}
     metric_history = {k: {"value": float(v), "step": 0} for k, v in metrics.items()
                       if v is not None}
-    published = candidate.withColumn(BATCH_CREATED_AT,
-                                     F.to_timestamp(F.col(BATCH_CREATED_AT)))
-    ordered = [*schema.columns, *[c for c in LINEAGE_COLUMNS if c in candidate.columns],
-               BATCH_CREATED_AT, BATCH_ID]
-    logger.info("%s: published batch %s (%d rows, quality %.3f, 0 exact copies)", config.study,
-                meta[BATCH_ID], rows, quality_report["score"] or float("nan"))
-    return report, metric_history, published.select(*ordered)
+    return {**batch_report, "utility": utility}, metric_history
+
+
+def _conditioning(strata: list[dict[str, Any]] | None, config) -> dict[str, Any]:
+    if not strata:
+        return {"enabled": False}
+    return {"enabled": True, **config.conditioning.model_dump(), "strata": strata}
+
+
+def _utility_metrics(utility: dict[str, Any]) -> dict[str, float]:
+    if not utility.get("performed"):
+        return {}
+    return {f"{side}_{metric}": value for side in ("tstr", "trtr")
+            for metric, value in utility[side].items()} | {
+        f"utility_gap_{metric}": value for metric, value in utility["gap"].items()}

@@ -9,8 +9,11 @@ from kedro.pipeline import Node, Pipeline
 from health_risk.pipelines.synthetic_data.nodes import (
     assess_synthetic_batch,
     fit_synthesizer,
+    measure_synthetic_utility,
     publish_synthetic_batch,
+    report_synthetic_batch,
     sample_synthetic_batch,
+    sample_utility_rows,
     select_synthesizer_rows,
 )
 from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
@@ -18,7 +21,13 @@ from health_risk.studies import Study, StudyRegistry, per_study, registry_or_act
 CONFIG = ["params:synthetic_data", "params:ingestion", "params:feature_engineering"]
 
 
-def template(study: Study | None = None) -> Pipeline:
+def template(study: Study) -> Pipeline:
+    utility_inputs = {"utility_rows": "synthetic_utility_rows@spark",
+                      "model_input": "model_input", "spec": "feature_spec",
+                      "winner": "winning_candidate", "modeling_params": "params:modeling",
+                      "sd_params": CONFIG[0], "ingestion_params": CONFIG[1],
+                      "fe_params": CONFIG[2],
+                      **{name: f"{name}_table" for name in study.references}}
     return Pipeline([
         Node(select_synthesizer_rows, ["primary", *CONFIG, "params:split"],
              ["synthesizer_training_rows", "synthesizer_holdout_rows"],
@@ -31,10 +40,15 @@ def template(study: Study | None = None) -> Pipeline:
              ["synthesizer", "synthesizer_training_rows", "synthesizer_holdout_rows",
               "synthetic_candidate@pandas", *CONFIG],
              "synthetic_assessment", name="assess_synthetic_batch"),
+        Node(sample_utility_rows, ["synthesizer", "synthesizer_training_rows", *CONFIG],
+             "synthetic_utility_rows@pandas", name="sample_utility_rows"),
+        Node(measure_synthetic_utility, utility_inputs, "synthetic_utility",
+             name="measure_synthetic_utility"),
         Node(publish_synthetic_batch,
              ["synthetic_candidate@spark", "primary", "synthetic_assessment", *CONFIG],
-             ["synthetic_report", "synthetic_metrics", "synthetic_batches"],
-             name="publish_synthetic_batch"),
+             ["synthetic_batch_report", "synthetic_batches"], name="publish_synthetic_batch"),
+        Node(report_synthetic_batch, ["synthetic_batch_report", "synthetic_utility"],
+             ["synthetic_report", "synthetic_metrics"], name="report_synthetic_batch"),
     ])
 
 

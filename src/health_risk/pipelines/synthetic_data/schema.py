@@ -30,6 +30,10 @@ class BatchSchema:
     sequence: list[str]  # numbered 1..n in each batch
     left_null: list[str]  # excluded columns (and the target when batches are unlabelled)
     categorical: list[str]  # synthesised as categories
+    # Label-preserving synthesis: the columns that split the training rows into strata (the
+    # target first), and those cut into quantile bins (numeric ones) with their bin count.
+    strata_keys: tuple[str, ...] = ()
+    binned: tuple[tuple[str, int], ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -65,7 +69,8 @@ def batch_schema(sd_params: dict[str, Any], ingestion_params: dict[str, Any],
              "exclude_columns": config.exclude_columns,
              "report_columns": config.report_columns or [],
              "shift.numeric": list(config.shift.numeric),
-             "shift.categorical": list(config.shift.categorical)}
+             "shift.categorical": list(config.shift.categorical),
+             "conditioning.columns": config.conditioning.columns}
     for key, columns in named.items():
         unknown = [c for c in columns if c not in rules]
         if unknown:
@@ -88,8 +93,18 @@ def batch_schema(sd_params: dict[str, Any], ingestion_params: dict[str, Any],
                                      f"{shift.value!r} is not an allowed code {allowed}")
     categorical = [c for c in synthesised if rules[c].type == "string"
                    or rules[c].allowed is not None or c in config.categorical_columns]
+    not_learnt = [c for c in config.conditioning.columns if c not in synthesised]
+    if not_learnt:
+        raise SyntheticDataError(f"{where}.conditioning.columns: {not_learnt} are not "
+                                 "synthesised (sequence or excluded columns)")
+    keys: list[str] = []
+    if config.conditioning.enabled:
+        keys = [c for c in [target, *config.conditioning.columns] if c in synthesised]
+        keys = list(dict.fromkeys(keys))
+    binned = tuple((c, config.conditioning.target_bins) for c in keys if c not in categorical)
     return config, BatchSchema(config.study, dict(rules), synthesised,
-                               list(config.sequence_columns), left_null, categorical)
+                               list(config.sequence_columns), left_null, categorical,
+                               tuple(keys), binned)
 
 
 def lineage_values(study: str, batch_id: str, rows: int) -> dict[str, Any]:
