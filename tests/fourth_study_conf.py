@@ -65,7 +65,7 @@ PARAMETERS = {NAME: {
         "quality_gate": {"thresholds": {"roc_auc": 0.6}},
     },
     "synthetic_data": {"fit_rows": 600, "batch_rows": 200, "seed": 5,
-                       "sequence_columns": []},
+                       "sequence_columns": [], "utility": {"enabled": False}},
     "inference": {"batch_id": "latest"},
     "reporting": {
         "title": "Wellbeing survey: high-risk respondents",

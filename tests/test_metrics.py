@@ -70,3 +70,28 @@ def test_interval_text_folds_the_bounds_into_one_column():
     shown = with_interval_text(frame)
     assert list(shown.columns) == ["value", "roc_auc", "rows"]
     assert shown["roc_auc"].tolist() == ["0.812 [0.700, 0.900]", ""]
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_vectorised_metrics_equal_sklearn_replicate_by_replicate(ties):
+    """The block computation of the threshold-free metrics gives sklearn's numbers, with tied
+    scores too (an isotonic calibrator outputs a step function)."""
+    from sklearn.metrics import average_precision_score, r2_score
+
+    from health_risk.metrics import _SCORE_METRICS
+
+    rng = np.random.default_rng(5)
+    y = (rng.random((30, 80)) < 0.3).astype(float)
+    y[:, 0], y[:, 1] = 1.0, 0.0  # both classes in every row
+    s = np.clip(0.3 * y + rng.normal(0.3, 0.2, y.shape), 0, 1)
+    if ties:
+        s = np.round(s * 6) / 6
+    auc = _SCORE_METRICS["roc_auc"](y, s)
+    ap = _SCORE_METRICS["pr_auc"](y, s)
+    for row in range(len(y)):
+        assert auc[row] == pytest.approx(roc_auc_score(y[row], s[row]), abs=1e-12)
+        assert ap[row] == pytest.approx(average_precision_score(y[row], s[row]), abs=1e-12)
+    target = rng.normal(10, 2, (5, 40))
+    predicted = target + rng.normal(0, 1, target.shape)
+    r2 = _SCORE_METRICS["r2"](target, predicted)
+    assert r2 == pytest.approx([r2_score(t, p) for t, p in zip(target, predicted)], abs=1e-12)

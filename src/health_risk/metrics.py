@@ -4,6 +4,7 @@ and inference (labelled batches). AUC is computed from scores, never from hard l
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 from sklearn import metrics as skm
 
 EPS = 1e-15
@@ -48,16 +49,49 @@ CLASSIFICATION_HEADLINE = ("roc_auc", "pr_auc", "f1", "brier", "log_loss", "prec
 REGRESSION_HEADLINE = ("rmse", "mae", "r2")
 
 
-# Threshold-free metrics computed on their own (a subgroup table asks for a few of them per
-# group; computing every headline metric per replicate would cost ten times as much).
+def _auc_rows(y: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """ROC-AUC of every row of a (replicates x rows) matrix: the Mann-Whitney statistic with
+    average ranks for ties, as ``roc_auc_score`` computes it."""
+    ranks = stats.rankdata(s, axis=1)
+    positives = y.sum(axis=1)
+    negatives = y.shape[1] - positives
+    return ((ranks * y).sum(axis=1) - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def _average_precision_rows(y: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Average precision of every row, as ``average_precision_score``: the sum over distinct
+    score thresholds of the recall step times the precision there, i.e. each positive counts
+    the precision at the end of its run of tied scores."""
+    order = np.argsort(-s, axis=1, kind="stable")
+    ranked, hits = np.take_along_axis(s, order, 1), np.take_along_axis(y, order, 1)
+    width = s.shape[1]
+    run_end = np.ones(ranked.shape, dtype=bool)
+    run_end[:, :-1] = ranked[:, :-1] != ranked[:, 1:]
+    position = np.where(run_end, np.arange(width), width)
+    end = np.minimum.accumulate(position[:, ::-1], axis=1)[:, ::-1]
+    precision = np.take_along_axis(np.cumsum(hits, axis=1), end, 1) / (end + 1)
+    return (precision * hits).sum(axis=1) / hits.sum(axis=1)
+
+
+def _r2_rows(y: np.ndarray, s: np.ndarray) -> np.ndarray:
+    residual = ((y - s) ** 2).sum(axis=1)
+    total = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # A constant target: 1 for a perfect fit, else 0 (sklearn's force_finite).
+        return np.where(total > 0, 1 - residual / total, np.where(residual == 0, 1.0, 0.0))
+
+
+# Threshold-free metrics computed on a whole block of bootstrap replicates at once (a subgroup
+# table asks for a few of them for every group: per replicate they would cost minutes).
 _SCORE_METRICS = {
-    "roc_auc": lambda y, s: skm.roc_auc_score(y, s),
-    "pr_auc": lambda y, s: skm.average_precision_score(y, s),
-    "brier": lambda y, s: skm.brier_score_loss(y, np.clip(s, EPS, 1 - EPS)),
-    "rmse": lambda y, s: np.sqrt(np.mean((y - s) ** 2)),
-    "mae": lambda y, s: np.mean(np.abs(y - s)),
-    "r2": lambda y, s: skm.r2_score(y, s),
+    "roc_auc": _auc_rows,
+    "pr_auc": _average_precision_rows,
+    "brier": lambda y, s: ((y - np.clip(s, EPS, 1 - EPS)) ** 2).mean(axis=1),
+    "rmse": lambda y, s: np.sqrt(((y - s) ** 2).mean(axis=1)),
+    "mae": lambda y, s: np.abs(y - s).mean(axis=1),
+    "r2": _r2_rows,
 }
+_BLOCK_CELLS = 2_000_000  # replicates x rows per vectorised block (memory bound)
 
 
 def bootstrap_intervals(y: np.ndarray, scores: np.ndarray, task: str,
@@ -86,19 +120,22 @@ def bootstrap_intervals(y: np.ndarray, scores: np.ndarray, task: str,
     if unknown and names not in (CLASSIFICATION_HEADLINE, REGRESSION_HEADLINE):
         raise ValueError(f"no threshold-free bootstrap for {unknown}; "
                          f"known: {sorted(_SCORE_METRICS)}")
-
-    def measure(yy: np.ndarray, ss: np.ndarray) -> dict[str, float]:
-        if not unknown:  # threshold-free metrics only: compute just those
-            return {n: float(_SCORE_METRICS[n](yy, ss)) for n in names}
-        if task == "classification":
-            return classification_metrics(yy, ss, threshold)
-        return regression_metrics(yy, ss)
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(replicates):
-        rows = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
-        values = measure(y[rows], scores[rows])
-        for name in names:
-            samples[name].append(values[name])
+    block = max(1, _BLOCK_CELLS // max(len(y), 1))
+    for first in range(0, replicates, block):
+        rows = np.stack([np.concatenate([rng.choice(g, size=len(g), replace=True)
+                                         for g in groups])
+                         for _ in range(first, min(first + block, replicates))])
+        if not unknown:  # threshold-free metrics only: the whole block at once
+            for name in names:
+                samples[name].extend(_SCORE_METRICS[name](y[rows], scores[rows]).tolist())
+            continue
+        for replicate in rows:
+            values = (classification_metrics(y[replicate], scores[replicate], threshold)
+                      if task == "classification"
+                      else regression_metrics(y[replicate], scores[replicate]))
+            for name in names:
+                samples[name].append(values[name])
     tail = (1.0 - confidence) / 2.0
     return {name: {"low": float(np.nanquantile(values, tail)),
                    "high": float(np.nanquantile(values, 1.0 - tail)),

@@ -100,6 +100,10 @@ class CrossValidationConfig(_Strict):
     folds: int = Field(5, ge=2, le=20)
     repeats: int = Field(2, ge=1, le=20)
     seed: int = 101
+    # Folds refitted side by side (threads): a small study's fit is bound by Spark's per-job
+    # overhead on the driver, so two at once keep both cores of a laptop busy. The figures do
+    # not depend on it (every fold is seeded and scored on its own).
+    parallel_folds: int = Field(2, ge=1, le=16)
 
 
 class ModelCardConfig(_Strict):
@@ -126,6 +130,9 @@ class ModelingConfig(_Strict):
     # --params splits on commas).
     candidates_to_run: str | None = None
     tuning: TuningConfig = TuningConfig()
+    # xgboost.spark workers: "auto" = one per Spark task slot (executor cores; local[N]: N), or
+    # a number (capped at the slots).
+    xgboost_workers: int | Literal["auto"] = "auto"
     threshold: ThresholdConfig = ThresholdConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     subgroup_min_count: int = Field(30, ge=1)

@@ -13,6 +13,7 @@ ROC-AUC, but it does change the Brier score, so Brier is not reported here.
 from __future__ import annotations
 
 import statistics
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pyspark.ml import PipelineModel
@@ -21,7 +22,7 @@ from pyspark.sql import functions as F
 
 from health_risk.metrics import classification_metrics, regression_metrics
 from health_risk.pipelines.modeling.config import ModelingConfig
-from health_risk.pipelines.modeling.estimators import LABEL, fit_configuration
+from health_risk.pipelines.modeling.estimators import LABEL, fit_configuration, xgboost_workers
 from health_risk.pipelines.modeling.split import SPLIT
 from health_risk.scoring import SCORE, collect_scores
 from health_risk.split_rule import stratified_position_expr
@@ -54,19 +55,25 @@ def cross_validate(model_input: DataFrame, spec: dict[str, Any], winner: dict[st
     use_weights = task == "classification" and config.class_weighting == "balanced"
     numeric, categorical = spec["numeric_features"], spec["categorical_features"]
     stratify = LABEL if task == "classification" else None
-    values: list[dict[str, float]] = []
+    workers = xgboost_workers(config.xgboost_workers, rows)
+    folded = []
     for repeat in range(cv.repeats):
         position = stratified_position_expr("id", cv.seed + repeat, stratify)
-        folded = rows.withColumn(FOLD, F.least(F.floor(position * cv.folds),
-                                               F.lit(cv.folds - 1))).cache()
-        for fold in range(cv.folds):
-            train = folded.filter(F.col(FOLD) != fold)
-            held_out = folded.filter(F.col(FOLD) == fold)
-            model = fit_configuration(train, name, task, params, numeric, categorical,
-                                      use_weights)
-            values.append({"repeat": repeat, "fold": fold,
-                           **_fold_metrics(model, held_out, task)})
-        folded.unpersist()
+        folded.append(rows.withColumn(FOLD, F.least(F.floor(position * cv.folds),
+                                                    F.lit(cv.folds - 1))).cache())
+
+    def refit(repeat: int, fold: int) -> dict[str, float]:
+        table = folded[repeat]
+        model = fit_configuration(table.filter(F.col(FOLD) != fold), name, task, params,
+                                  numeric, categorical, use_weights, workers)
+        return {"repeat": repeat, "fold": fold,
+                **_fold_metrics(model, table.filter(F.col(FOLD) == fold), task)}
+
+    jobs = [(repeat, fold) for repeat in range(cv.repeats) for fold in range(cv.folds)]
+    with ThreadPoolExecutor(max_workers=cv.parallel_folds) as pool:
+        values = list(pool.map(lambda job: refit(*job), jobs))
+    for table in folded:
+        table.unpersist()
     summary = {metric: {"mean": statistics.fmean(v[metric] for v in values),
                         "sd": statistics.stdev(v[metric] for v in values)
                         if len(values) > 1 else 0.0}

@@ -79,8 +79,26 @@ def _keeps_invalid(encoder) -> bool:
     return encoder.getHandleInvalid() == "keep"
 
 
-def build_estimator(name: str, task: str, params: dict[str, Any], use_weights: bool):
-    """The Spark estimator for a candidate name and task, with the given hyper-parameters."""
+def task_slots(df: DataFrame) -> int:
+    """How many tasks the Spark application can run at once (executor cores / task cpus; the
+    N of local[N]): what xgboost.spark's barrier stage needs, one slot per worker."""
+    from xgboost.spark.utils import _get_max_num_concurrent_tasks
+
+    return max(1, int(_get_max_num_concurrent_tasks(df.sparkSession.sparkContext)))
+
+
+def xgboost_workers(setting: int | str, df: DataFrame) -> int:
+    """``auto``: one xgboost worker per task slot (both cores of a laptop, every executor core
+    of a cluster); a number is capped at the slots, since a barrier stage asking for more
+    would wait for executors that never come."""
+    slots = task_slots(df)
+    return slots if setting == "auto" else max(1, min(int(setting), slots))
+
+
+def build_estimator(name: str, task: str, params: dict[str, Any], use_weights: bool,
+                    xgboost_workers: int = 1):
+    """The Spark estimator for a candidate name and task, with the given hyper-parameters
+    (``xgboost_workers``: xgboost.spark's ``num_workers``, unless ``params`` sets it)."""
     weight = {"weightCol": CLASS_WEIGHT} if use_weights else {}
     common = {"featuresCol": FEATURES, "labelCol": LABEL}
     if name == "linear":
@@ -108,15 +126,16 @@ def build_estimator(name: str, task: str, params: dict[str, Any], use_weights: b
 
         return GBTRegressor(**common, **params)
     if name == "xgboost":
-        xgb_common = {"features_col": FEATURES, "label_col": LABEL, "num_workers": 1}
-        xgb_weight = {"weight_col": CLASS_WEIGHT} if use_weights else {}
+        xgb = {"features_col": FEATURES, "label_col": LABEL, "num_workers": xgboost_workers,
+               **({"weight_col": CLASS_WEIGHT} if use_weights and task == "classification"
+                  else {}), **params}
         if task == "classification":
             from xgboost.spark import SparkXGBClassifier
 
-            return SparkXGBClassifier(**xgb_common, **xgb_weight, **params)
+            return SparkXGBClassifier(**xgb)
         from xgboost.spark import SparkXGBRegressor
 
-        return SparkXGBRegressor(**xgb_common, **params)
+        return SparkXGBRegressor(**xgb)
     raise ValueError(f"unknown candidate '{name}'")
 
 
@@ -143,10 +162,11 @@ def balanced_class_weight(train: DataFrame) -> Column:
 
 
 def fit_configuration(train: DataFrame, name: str, task: str, params: dict[str, Any],
-                      numeric: list[str], categorical: list[str],
-                      use_weights: bool) -> PipelineModel:
+                      numeric: list[str], categorical: list[str], use_weights: bool,
+                      workers: int = 1) -> PipelineModel:
     """Preprocessing fitted on ``train`` followed by candidate ``name`` fitted with ``params``
     (a refit of a tuned configuration on other rows: cross-validation folds, synthetic rows)."""
     preprocessing = fit_preprocessing(train, numeric, categorical, needs_scaling(name))
-    fitted = build_estimator(name, task, params, use_weights).fit(preprocessing.transform(train))
+    estimator = build_estimator(name, task, params, use_weights, workers)
+    fitted = estimator.fit(preprocessing.transform(train))
     return PipelineModel(stages=[*preprocessing.stages, fitted])

@@ -107,16 +107,17 @@ def summary_figure(explanation: Explanation, title: str):
     """SHAP beeswarm when SHAP values exist, else a bar chart of the importances."""
     import matplotlib.pyplot as plt
 
-    from health_risk.pipelines.modeling.plots import shap_bar_figure
+    from health_risk.pipelines.modeling.plots import PYPLOT_LOCK, shap_bar_figure
 
     if explanation.shap_values is None:
         return shap_bar_figure(explanation.importance, title)
     import shap
 
-    plt.figure()
-    shap.summary_plot(explanation.shap_values.to_numpy(), explanation.features, show=False,
-                      max_display=20)
-    fig = plt.gcf()
-    fig.suptitle(title)
-    fig.tight_layout()
+    with PYPLOT_LOCK:  # shap draws on pyplot's current figure: one study at a time
+        fig = plt.figure()
+        shap.summary_plot(explanation.shap_values.to_numpy(), explanation.features, show=False,
+                          max_display=20)
+        fig.suptitle(title)
+        fig.tight_layout()
+        plt.close(fig)  # out of pyplot's registry; the figure itself stays drawable
     return fig

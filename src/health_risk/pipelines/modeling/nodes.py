@@ -33,6 +33,7 @@ from health_risk.pipelines.modeling.estimators import (
     balanced_class_weight,
     fit_preprocessing,
     needs_scaling,
+    xgboost_workers,
 )
 from health_risk.pipelines.modeling.evaluation import (
     choose_threshold,
@@ -113,6 +114,7 @@ def train_candidates(model_input: DataFrame, spec: dict[str, Any],
     results = []
     budget = TuningBudget(config.tuning.budget_seconds, config.tuning.timeout_seconds,
                           len(config.active_candidates))
+    workers = xgboost_workers(config.xgboost_workers, train)
     for name in config.active_candidates:
         scale = needs_scaling(name)
         if scale not in prepared:  # preprocessing fitted on train once per scaling choice
@@ -122,7 +124,7 @@ def train_candidates(model_input: DataFrame, spec: dict[str, Any],
             results.append(tune_candidate(
                 config.study, name, config.candidates[name], config.task, prepared[scale],
                 use_weights, config.metric, config.tuning.seed, seconds,
-                config.tuning.parallel_trials, trial_logger))
+                config.tuning.parallel_trials, trial_logger, workers))
     for ready in prepared.values():
         ready.train.unpersist()
         ready.validation.unpersist()
@@ -142,7 +144,7 @@ def train_candidates(model_input: DataFrame, spec: dict[str, Any],
               "trials": trials,
               "trial_caps": {r.candidate: config.candidates[r.candidate].n_trials
                              for r in results},
-              "budget": budget.summary()}
+              "budget": budget.summary(), "xgboost_workers": workers}
     trial_logger.log_trial_counts(config.study, trials, budget.spent)
     logger.info("%s: best candidate %s (validation %s %.4f)", config.study, best.candidate,
                 config.metric, best.best_score)

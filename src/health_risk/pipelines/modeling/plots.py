@@ -6,14 +6,26 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: figures are written to files and MLflow
 
-import matplotlib.pyplot as plt
+import threading
+
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from sklearn import metrics as skm
+
+# Kedro's ThreadRunner draws the plots of several studies at once. pyplot keeps one global
+# "current figure", so these figures are made without it (plain Figure objects); SHAP's summary
+# plot can only draw through pyplot, and takes this lock for it (explain.summary_figure).
+PYPLOT_LOCK = threading.Lock()
+
+
+def _subplots(nrows: int = 1, ncols: int = 1, figsize=(6, 4)):
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols)
 
 
 def roc_pr_figure(y: np.ndarray, p: np.ndarray, title: str):
-    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig, (roc_ax, pr_ax) = _subplots(1, 2, figsize=(10, 4.2))
     fpr, tpr, _ = skm.roc_curve(y, p)
     roc_ax.plot(fpr, tpr, label=f"AUC {skm.roc_auc_score(y, p):.3f}")
     roc_ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
@@ -30,7 +42,7 @@ def roc_pr_figure(y: np.ndarray, p: np.ndarray, title: str):
 
 
 def reliability_figure(curve: pd.DataFrame, title: str):
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8, label="perfect calibration")
     ax.plot(curve["mean_predicted"], curve["observed_rate"], marker="o", label="model (test)")
     ax.set(xlabel="mean predicted probability", ylabel="observed rate", title=title)
@@ -41,7 +53,7 @@ def reliability_figure(curve: pd.DataFrame, title: str):
 
 def confusion_figure(y: np.ndarray, p: np.ndarray, threshold: float, title: str):
     matrix = skm.confusion_matrix(y, (p >= threshold).astype(float), labels=[0.0, 1.0])
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    fig, ax = _subplots(figsize=(4.5, 4))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, f"{count:,}", ha="center", va="center",
@@ -53,7 +65,7 @@ def confusion_figure(y: np.ndarray, p: np.ndarray, threshold: float, title: str)
 
 
 def residual_figure(y: np.ndarray, yhat: np.ndarray, title: str):
-    fig, (fit_ax, res_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig, (fit_ax, res_ax) = _subplots(1, 2, figsize=(10, 4.2))
     fit_ax.scatter(y, yhat, s=6, alpha=0.5)
     low, high = float(min(y.min(), yhat.min())), float(max(y.max(), yhat.max()))
     fit_ax.plot([low, high], [low, high], ls="--", c="grey", lw=0.8)
@@ -68,7 +80,7 @@ def residual_figure(y: np.ndarray, yhat: np.ndarray, title: str):
 
 def shap_bar_figure(importance: pd.DataFrame, title: str, top: int = 20):
     shown = importance.head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(shown) + 1)))
+    fig, ax = _subplots(figsize=(7, max(3, 0.3 * len(shown) + 1)))
     ax.barh(shown["feature"], shown["mean_abs_shap"])
     ax.set(xlabel="mean |SHAP value|", title=title)
     fig.tight_layout()
@@ -76,7 +88,7 @@ def shap_bar_figure(importance: pd.DataFrame, title: str, top: int = 20):
 
 
 def error_histogram_figure(residuals: np.ndarray, title: str):
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _subplots(figsize=(6, 4))
     ax.hist(residuals, bins=40)
     ax.axvline(0, ls="--", c="grey", lw=0.8)
     ax.set(xlabel="actual - predicted", ylabel="rows", title=f"{title}\nresiduals (test)")

@@ -142,7 +142,7 @@ def validation_metric(model, validation: DataFrame, task: str, metric: str) -> f
 def tune_candidate(
     study: str, candidate: str, config: CandidateConfig, task: str, prepared: Prepared,
     use_weights: bool, metric: str, seed: int, timeout_seconds: float, n_jobs: int,
-    trial_logger: TrialLogger,
+    trial_logger: TrialLogger, xgboost_workers: int = 1,
 ) -> TuningResult:
     """Fit up to ``n_trials`` configurations on train within ``timeout_seconds`` (at least
     one), score each on validation, keep the best.
@@ -158,7 +158,8 @@ def tune_candidate(
     def objective(trial: optuna.Trial) -> float:
         params = {**config.fixed, **{k: _suggest(trial, k, r) for k, r in space.items()}}
         started = time.perf_counter()
-        fitted = build_estimator(candidate, task, params, use_weights).fit(prepared.train)
+        fitted = build_estimator(candidate, task, params, use_weights,
+                                 xgboost_workers).fit(prepared.train)
         value = validation_metric(fitted, prepared.validation, task, metric)
         seconds = time.perf_counter() - started
         trial_logger.log(study, candidate, trial.number, params, metric, value, seconds)

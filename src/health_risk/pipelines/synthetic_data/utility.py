@@ -24,6 +24,7 @@ from health_risk.pipelines.modeling.estimators import (
     LABEL,
     balanced_class_weight,
     fit_configuration,
+    xgboost_workers,
 )
 from health_risk.scoring import SCORE, collect_scores
 from health_risk.split_rule import train_fraction_expr
@@ -69,12 +70,13 @@ def compare_utility(synthetic: DataFrame, model_input: DataFrame, spec: dict[str
                   .drop(CLASS_WEIGHT).cache())
     real_rows = real_train.count()
     test = model_input.filter(F.col(SPLIT) == "test")
+    workers = xgboost_workers(modeling.xgboost_workers, model_input)
     fitted = {}
     for side, train in (("trtr", real_train), ("tstr", synthetic)):
         weighted = train.withColumn(CLASS_WEIGHT, balanced_class_weight(train)
                                     if use_weights else F.lit(1.0))
         model = fit_configuration(weighted, name, task, params, numeric, categorical,
-                                  use_weights)
+                                  use_weights, workers)
         fitted[side] = _metrics(model, test, task)
     synthetic.unpersist()
     real_train.unpersist()
