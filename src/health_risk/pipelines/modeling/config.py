@@ -78,7 +78,8 @@ class CalibrationConfig(_Strict):
 
 
 class ExplainConfig(_Strict):
-    enabled: bool = True
+    # SHAP always runs (the report, the model card and drift triage read it); above
+    # max_tree_nodes a tree model reports impurity importances instead, labelled so.
     sample_rows: int = Field(300, ge=10, le=20000)
     max_tree_nodes: int = Field(60000, ge=100)  # explainer construction walks nodes via py4j
 
