@@ -6,7 +6,7 @@ KEDRO  := $(BIN)/kedro
 STAMP  := $(VENV)/.installed-stamp
 RAW    := data/01_raw
 
-.PHONY: install run sample-data test viz viz-check mlflow-ui bench clean-data report-screenshot
+.PHONY: install run sample-data test viz viz-check cluster-check mlflow-ui bench clean-data report-screenshot
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ mlflow-ui: install
 # flowchart, and the HTML report rendered offline. Screenshots land in data/08_reporting/.
 viz-check: install
 	$(BIN)/python -m pytest -m browser
+
+# The Spark standalone-cluster test (a master and two workers on 127.0.0.1, after the end-to-end
+# run it compares with): not part of `make test` yet, it would take the suite past 10 minutes.
+cluster-check: install
+	$(BIN)/python -m pytest -m cluster tests/test_end_to_end.py
 
 # The HTML report rendered by headless Chromium (Debian: apt install chromium) into a PNG next to
 # it: a check that the charts draw offline. The flags keep Chromium off the network.

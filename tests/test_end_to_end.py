@@ -350,6 +350,7 @@ def _study_figures(root: Path, study: str) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
 def test_the_same_study_runs_on_a_standalone_cluster(finished_project, tmp_path):
     """`kedro run --env cluster` with SPARK_MASTER pointing at a real standalone cluster (a
     master and two one-core workers on 127.0.0.1) retrains insurance (xgboost.spark) on the
