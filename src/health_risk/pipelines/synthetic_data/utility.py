@@ -26,19 +26,20 @@ from health_risk.pipelines.modeling.estimators import (
     fit_configuration,
     xgboost_workers,
 )
+from health_risk.pipelines.modeling.split import SPLIT
 from health_risk.scoring import SCORE, collect_scores
 from health_risk.split_rule import train_fraction_expr
 
-SPLIT = "split"  # modeling's split column in model_input
 COMPARED = {"classification": ("roc_auc", "pr_auc"), "regression": ("r2", "rmse", "mae")}
 
 
-def _metrics(model, test: DataFrame, task: str) -> dict[str, float]:
+def _metrics(model, test: DataFrame, task: str) -> tuple[dict[str, float], int]:
+    """The compared metrics on the test rows, and how many rows were scored."""
     scores = collect_scores(model, test, task, [LABEL])
     y, s = scores[LABEL].to_numpy(), scores[SCORE].to_numpy()
     found = (classification_metrics(y, s, 0.5) if task == "classification"
              else regression_metrics(y, s))
-    return {name: found[name] for name in COMPARED[task]}
+    return {name: found[name] for name in COMPARED[task]}, len(scores)
 
 
 def synthetic_features(rows: DataFrame, fe_params: dict[str, Any],
@@ -56,10 +57,13 @@ def compare_utility(synthetic: DataFrame, model_input: DataFrame, spec: dict[str
     use_weights = task == "classification" and modeling.class_weighting == "balanced"
     numeric, categorical = spec["numeric_features"], spec["categorical_features"]
     synthetic = synthetic.cache()
-    rows = synthetic.count()
+    if task == "classification":  # rows and classes from one aggregation
+        counts = {r[LABEL]: r["count"] for r in synthetic.groupBy(LABEL).count().collect()}
+        rows, labels = sum(counts.values()), set(counts)
+    else:
+        rows, labels = synthetic.count(), set()
     base = {"candidate": name, "params": params, "synthetic_rows": rows,
             "method": "train on synthetic / on real TRAIN rows, test on the real test split"}
-    labels = {r[LABEL] for r in synthetic.select(LABEL).distinct().collect()}
     if rows == 0 or (task == "classification" and len(labels) < 2):
         synthetic.unpersist()
         return {**base, "performed": False,
@@ -77,7 +81,7 @@ def compare_utility(synthetic: DataFrame, model_input: DataFrame, spec: dict[str
                                     if use_weights else F.lit(1.0))
         model = fit_configuration(weighted, name, task, params, numeric, categorical,
                                   use_weights, workers)
-        fitted[side] = _metrics(model, test, task)
+        fitted[side], test_rows = _metrics(model, test, task)
     synthetic.unpersist()
     real_train.unpersist()
     gap = {m: fitted["tstr"][m] - fitted["trtr"][m] for m in COMPARED[task]}
@@ -86,6 +90,6 @@ def compare_utility(synthetic: DataFrame, model_input: DataFrame, spec: dict[str
     checks = {m: {"max_gap": limit, "shortfall": shortfall[m], "met": shortfall[m] <= limit}
               for m, limit in max_gap.items() if m in gap}
     return {**base, "performed": True, "real_train_rows": real_rows,
-            "test_rows": test.count(), "trtr": fitted["trtr"], "tstr": fitted["tstr"],
+            "test_rows": test_rows, "trtr": fitted["trtr"], "tstr": fitted["tstr"],
             "gap": gap, "targets": checks,
             "targets_met": all(c["met"] for c in checks.values()) if checks else None}
