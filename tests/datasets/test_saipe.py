@@ -74,3 +74,12 @@ def test_empty_or_missing_workbook_is_a_clear_error(spark, tmp_path):
     path.write_bytes(b"not a workbook at all")
     with pytest.raises(DatasetError, match="Cannot read SAIPE workbook"):
         SaipeDataset(str(path)).load()
+
+
+def test_reads_a_workbook_any_fsspec_filesystem_holds(spark):
+    url = "memory://raw/census/est22us.xls"  # stands in for s3a:// or abfss://
+    SaipeDataset(url).save(_cells([_row("06", "CA", "California", 12.2, 91551)]))
+    (row,) = SaipeDataset(url).load().collect()
+    assert row["name"] == "California" and row["_source_file"] == url
+    with pytest.raises(DatasetError, match=r"SAIPE file not found: 'memory://raw/census/x\.xls'"):
+        SaipeDataset("memory://raw/census/x.xls").load()

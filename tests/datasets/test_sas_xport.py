@@ -116,3 +116,27 @@ def test_missing_file_and_bad_zip_are_clear_errors(spark, tmp_path):
 def test_save_rejects_names_longer_than_xport_allows(tmp_path):
     with pytest.raises(DatasetError, match="8 characters"):
         _dataset(tmp_path).save(pd.DataFrame({"TOO_LONG_NAME": [1.0]}))
+
+
+def test_reads_through_fsspec_and_stages_where_spark_reads(spark, tmp_path):
+    """A source on any fsspec filesystem (memory:// stands in for s3a:// or abfss://), the
+    staging folder given as a URL Spark understands (file:// here, s3a:// on a cluster)."""
+    import fsspec
+
+    url = "memory://raw/brfss/LLCP2023.XPT"
+    staging = (tmp_path / "staging").as_uri()
+    dataset = SasXportDataset(filepath=url, staging_path=staging, chunksize=7)
+    dataset.save(_survey())
+    assert fsspec.filesystem("memory").isfile("/raw/brfss/LLCP2023.XPT") and dataset.exists()
+    df = dataset.load()
+    assert df.count() == 25 and df.first()["_source_file"] == url
+    assert len(list((tmp_path / "staging" / "data").glob("part-*.parquet"))) == 4
+    marker = tmp_path / "staging" / "_SOURCE.json"
+    first = marker.stat().st_mtime_ns
+    assert SasXportDataset(filepath=url, staging_path=staging).load().count() == 25
+    assert marker.stat().st_mtime_ns == first  # reused: the source did not change
+
+
+def test_a_scheme_without_its_fsspec_package_is_a_clear_error():
+    with pytest.raises(DatasetError, match=r"no fsspec filesystem for 'nosuchfs://'"):
+        SasXportDataset(filepath="nosuchfs://bucket/LLCP2023.XPT")

@@ -11,13 +11,15 @@ Saving writes a DataFrame of cells (row 0 = first title row) to a genuine ``.xls
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
+import posixpath
 from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
 from health_risk.datasets.lineage import SOURCE_FILE, SOURCE_ROW, get_spark, tag_source
+from health_risk.datasets.paths import Location
 
 HEADER_ROW = 3
 _MEASURES = [
@@ -49,7 +51,8 @@ class SaipeDataset(AbstractDataset):
 
     def __init__(self, filepath: str, sheet_name: int | str = 0,
                  metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
+        self._source = Location.of(filepath)
+        self._filepath = self._source.url  # local path or URL, as configured
         self._sheet = sheet_name
         self.metadata = metadata
 
@@ -57,7 +60,7 @@ class SaipeDataset(AbstractDataset):
         return {"filepath": str(self._filepath), "sheet_name": self._sheet}
 
     def _exists(self) -> bool:
-        return self._filepath.is_file()
+        return self._source.is_file()
 
     def load(self):
         cells = self._read_cells()
@@ -104,13 +107,14 @@ class SaipeDataset(AbstractDataset):
         return tag_source(frame, str(self._filepath), skipped=skipped)
 
     def _read_cells(self) -> pd.DataFrame:
-        if not self._filepath.is_file():
+        if not self._source.is_file():
             raise DatasetError(f"SAIPE file not found: '{self._filepath}'. See README.")
-        if self._filepath.stat().st_size == 0:
+        if self._source.size() == 0:
             raise DatasetError(f"SAIPE file '{self._filepath}' is empty (0 bytes).")
         try:
-            cells = pd.read_excel(self._filepath, sheet_name=self._sheet, header=None,
-                                  dtype=object)
+            with self._source.open("rb") as handle:  # a workbook is small: read it whole
+                content = io.BytesIO(handle.read())
+            cells = pd.read_excel(content, sheet_name=self._sheet, header=None, dtype=object)
         except Exception as exc:
             raise DatasetError(f"Cannot read SAIPE workbook '{self._filepath}': {exc}") from exc
         if len(cells) <= HEADER_ROW:
@@ -120,7 +124,6 @@ class SaipeDataset(AbstractDataset):
     def save(self, data: pd.DataFrame) -> None:
         import xlwt
 
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
         book = xlwt.Workbook()
         sheet = book.add_sheet("est")
         for r, row in enumerate(data.itertuples(index=False, name=None)):
@@ -128,7 +131,11 @@ class SaipeDataset(AbstractDataset):
                 if value is None or (isinstance(value, float) and pd.isna(value)):
                     continue
                 sheet.write(r, c, value.item() if hasattr(value, "item") else value)
-        book.save(str(self._filepath))
+        buffer = io.BytesIO()
+        book.save(buffer)
+        self._source.fs.makedirs(posixpath.dirname(self._source.path), exist_ok=True)
+        with self._source.open("wb") as handle:
+            handle.write(buffer.getvalue())
 
 
 def _cell_text(value) -> str | None:

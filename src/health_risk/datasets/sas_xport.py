@@ -11,7 +11,9 @@ the ``sample_data`` pipeline to produce files in the real format).
 from __future__ import annotations
 
 import json
+import posixpath
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,15 +25,22 @@ import pyarrow.parquet as pq
 from kedro.io import AbstractDataset, DatasetError
 
 from health_risk.datasets.lineage import SOURCE_FILE, SOURCE_ROW, get_spark
+from health_risk.datasets.paths import Location
 
 XPORT_RECORD_BYTES = 80  # XPORT v5 is a sequence of 80-byte records, the last one blank-padded
 XPORT_MAGIC = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!"
 # pandas decodes IBM-float true zeros as ~5.4e-79 (see docs/data.md); anything this small is 0.
 IBM_ZERO_NOISE = 1e-70
+# Reads of a remote source in large blocks: pandas reads an XPORT file in 80-byte records.
+READ_BLOCK_BYTES = 16 * 1024 * 1024
 
 
 class SasXportDataset(AbstractDataset):
     """A ``.XPT`` file (or the CDC ``.zip`` holding one) loaded as a Spark DataFrame.
+
+    Both paths may be local or URLs any Spark understands (``s3a://``, ``hdfs://``, ...; see
+    ``datasets/paths.py``): the source is read through fsspec and the staging folder is written
+    where the cluster's executors can read it.
 
     Args:
         filepath: the ``.XPT`` file, or the ``.zip`` as downloaded from the CDC.
@@ -52,10 +61,9 @@ class SasXportDataset(AbstractDataset):
         save_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._filepath = Path(filepath)
-        self._staging = Path(staging_path) if staging_path else self._filepath.with_name(
-            self._filepath.name.strip() + ".parquet-staging"
-        )
+        self._source = Location.of(filepath)
+        self._staging = Location.of(staging_path) if staging_path else self._source.sibling(
+            self._source.name.strip() + ".parquet-staging")
         self._chunksize = int(chunksize)
         self._encoding = encoding
         self._columns = columns
@@ -63,7 +71,7 @@ class SasXportDataset(AbstractDataset):
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "staging_path": str(self._staging),
+        return {"filepath": self._source.url, "staging_path": self._staging.url,
                 "chunksize": self._chunksize}
 
     def _exists(self) -> bool:
@@ -74,99 +82,108 @@ class SasXportDataset(AbstractDataset):
         source = self._resolve_source()
         if source is None:
             raise DatasetError(
-                f"BRFSS file not found: '{self._filepath}' (also tried the CDC name with a "
+                f"BRFSS file not found: '{self._source}' (also tried the CDC name with a "
                 "trailing space). See README 'Using the real public data'."
             )
         if not self._staging_is_current(source):
             self._convert_to_parquet(source)
-        # Absolute: Spark resolves relative paths against the JVM's start directory, which is
-        # not necessarily Python's current one.
-        return get_spark().read.parquet(str((self._staging / "data").absolute()))
+        return get_spark().read.parquet(self._staging.child("data").spark_path())
 
-    def _resolve_source(self) -> Path | None:
+    def _resolve_source(self) -> Location | None:
         # The 2022/2023 CDC zips unpack to 'LLCP2023.XPT ' (trailing space): accept both.
-        for candidate in (self._filepath, Path(str(self._filepath) + " ")):
+        for candidate in (self._source, self._source.with_suffix_space()):
             if candidate.is_file():
                 return candidate
         return None
 
-    def _fingerprint(self, source: Path) -> dict[str, Any]:
-        stat = source.stat()
-        return {"source": str(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                "columns": self._columns, "encoding": self._encoding}
+    def _fingerprint(self, source: Location) -> dict[str, Any]:
+        return {"source": source.url, **source.version(), "columns": self._columns,
+                "encoding": self._encoding}
 
-    def _staging_is_current(self, source: Path) -> bool:
-        marker = self._staging / "_SOURCE.json"
+    def _staging_is_current(self, source: Location) -> bool:
+        marker = self._staging.child("_SOURCE.json")
         return marker.is_file() and json.loads(marker.read_text()) == self._fingerprint(source)
 
-    def _convert_to_parquet(self, source: Path) -> None:
-        shutil.rmtree(self._staging, ignore_errors=True)
-        data_dir = self._staging / "data"
-        data_dir.mkdir(parents=True)
-        xpt_path = self._extract_if_zipped(source)
-        check_xport_file(xpt_path, label=str(source))
-        try:
-            reader = pd.read_sas(
-                xpt_path, format="xport", chunksize=self._chunksize, encoding=self._encoding
-            )
-        except Exception as exc:  # pandas raises ValueError/OSError with terse messages
-            raise DatasetError(f"Cannot read SAS transport file '{source}': {exc}") from exc
-        check_whole_observations(xpt_path, reader, label=str(source))
+    def _convert_to_parquet(self, source: Location) -> None:
+        self._staging.remove_tree()
+        data_dir = self._staging.child("data")
+        data_dir.makedirs()
+        with tempfile.TemporaryDirectory(prefix="xpt-unzip-") as scratch:
+            xpt = self._extract_if_zipped(source, Path(scratch))
+            self._write_parts(source, xpt, data_dir)
+        # Last: a half-written staging folder is never taken for a current one.
+        self._staging.child("_SOURCE.json").write_text(json.dumps(self._fingerprint(source)))
+
+    def _write_parts(self, source: Location, xpt: Location, data_dir: Location) -> None:
+        label = str(source)
+        check_xport_file(xpt, label=label)
         schema = None
         offset = 0
-        with reader:
-            for part, chunk in enumerate(_iter_chunks(reader, source, self._chunksize)):
-                table = _chunk_to_arrow(chunk, offset, str(source), self._columns)
-                if schema is None:
-                    schema = table.schema
-                table = _conform(table, schema, source)
-                pq.write_table(table, data_dir / f"part-{part:05d}.parquet")
-                offset += len(chunk)
+        with xpt.open("rb", block_size=READ_BLOCK_BYTES) as handle:
+            try:
+                reader = pd.read_sas(
+                    handle, format="xport", chunksize=self._chunksize, encoding=self._encoding
+                )
+            except Exception as exc:  # pandas raises ValueError/OSError with terse messages
+                raise DatasetError(f"Cannot read SAS transport file '{label}': {exc}") from exc
+            check_whole_observations(handle, xpt.size(), reader, label=label)
+            with reader:
+                for part, chunk in enumerate(_iter_chunks(reader, label, self._chunksize)):
+                    table = _chunk_to_arrow(chunk, offset, label, self._columns)
+                    if schema is None:
+                        schema = table.schema
+                    table = _conform(table, schema, label)
+                    with data_dir.child(f"part-{part:05d}.parquet").open("wb") as out:
+                        pq.write_table(table, out)
+                    offset += len(chunk)
         if schema is None:
-            raise DatasetError(f"SAS transport file '{source}' holds no observations (0 rows).")
-        if xpt_path != source:
-            xpt_path.unlink(missing_ok=True)
-        (self._staging / "_SOURCE.json").write_text(json.dumps(self._fingerprint(source)))
+            raise DatasetError(f"SAS transport file '{label}' holds no observations (0 rows).")
 
-    def _extract_if_zipped(self, source: Path) -> Path:
-        if source.suffix.lower() != ".zip":
+    def _extract_if_zipped(self, source: Location, scratch: Path) -> Location:
+        """The ``.XPT`` member of a CDC zip, unpacked into ``scratch`` (local: pandas reads
+        it twice, and a zip member cannot be seeked cheaply); any other file as it is."""
+        if not source.name.lower().endswith(".zip"):
             return source
         try:
-            with zipfile.ZipFile(source) as archive:
+            with source.open("rb") as raw, zipfile.ZipFile(raw) as archive:
                 members = [m for m in archive.namelist() if m.strip().upper().endswith(".XPT")]
                 if len(members) != 1:
                     raise DatasetError(
                         f"'{source}' should hold exactly one .XPT member, found {members}"
                     )
-                target = self._staging / PurePosixPath(members[0].strip()).name
+                target = scratch / PurePosixPath(members[0].strip()).name
                 with archive.open(members[0]) as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, length=16 * 1024 * 1024)
         except zipfile.BadZipFile as exc:
             raise DatasetError(f"'{source}' is not a valid zip archive: {exc}") from exc
-        return target
+        return Location.of(str(target))
 
     # -- saving ----------------------------------------------------------------------------
     def save(self, data: pd.DataFrame) -> None:
         import pyreadstat
 
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
         too_long = [c for c in data.columns if len(str(c)) > 8]
         if too_long:
             raise DatasetError(f"XPORT v5 names are at most 8 characters: {too_long}")
-        pyreadstat.write_xport(data, str(self._filepath), **self._save_args)
-        shutil.rmtree(self._staging, ignore_errors=True)
+        # pyreadstat writes local files only: write one, then copy it where it belongs.
+        with tempfile.TemporaryDirectory(prefix="xpt-write-") as scratch:
+            local = Path(scratch) / "out.xpt"
+            pyreadstat.write_xport(data, str(local), **self._save_args)
+            self._source.fs.makedirs(posixpath.dirname(self._source.path), exist_ok=True)
+            self._source.fs.put_file(str(local), self._source.path)
+        self._staging.remove_tree()
 
 
-def check_xport_file(path: Path, label: str) -> None:
+def check_xport_file(source: Location, label: str) -> None:
     """Fail early, naming the file, on anything that is not a whole XPORT v5 file.
 
     pandas silently drops a partial last observation of a truncated file, so a truncation is
     caught here: every XPORT file is a whole number of 80-byte records.
     """
-    size = path.stat().st_size
+    size = source.size()
     if size == 0:
         raise DatasetError(f"SAS transport file '{label}' is empty (0 bytes).")
-    with open(path, "rb") as handle:
+    with source.open("rb") as handle:
         head = handle.read(len(XPORT_MAGIC))
     if head != XPORT_MAGIC:
         raise DatasetError(
@@ -180,20 +197,23 @@ def check_xport_file(path: Path, label: str) -> None:
         )
 
 
-def check_whole_observations(path: Path, reader, label: str) -> None:
+def check_whole_observations(handle, size: int, reader, label: str) -> None:
     """The bytes after the last whole observation must be the blank padding XPORT writes.
 
     A file cut on an 80-byte boundary inside an observation passes the record-size check, and
     pandas then reads the whole observations before the cut and drops the rest silently.
+    ``handle`` is the one ``reader`` reads: its position is restored (a second handle would
+    not do on every filesystem, fsspec's memory:// hands out the same buffer).
     """
     start, length, observations = reader.record_start, reader.record_length, reader.nobs
     end = start + observations * length
-    tail = path.stat().st_size - end
+    tail = size - end
     if tail <= 0:
         return
-    with open(path, "rb") as handle:
-        handle.seek(end)
-        rest = handle.read(tail)
+    position = handle.tell()
+    handle.seek(end)
+    rest = handle.read(tail)
+    handle.seek(position)
     if rest.strip(b" "):
         raise DatasetError(
             f"SAS transport file '{label}' is truncated: {tail} byte(s) of a "
@@ -202,7 +222,7 @@ def check_whole_observations(path: Path, reader, label: str) -> None:
             "(rule: whole_observations). Download the file again.")
 
 
-def _iter_chunks(reader, source: Path, chunksize: int):
+def _iter_chunks(reader, source: str, chunksize: int):
     while True:
         try:
             # An explicit row count: ``read()`` without one reads every remaining row at once.
@@ -251,7 +271,7 @@ def _clean_text(value):
     return text or None
 
 
-def _conform(table: pa.Table, schema: pa.Schema, source: Path) -> pa.Table:
+def _conform(table: pa.Table, schema: pa.Schema, source: str) -> pa.Table:
     if table.schema.names != schema.names:
         raise DatasetError(f"SAS transport file '{source}': variables changed between chunks")
     return table if table.schema.equals(schema) else table.cast(schema)

@@ -9,7 +9,6 @@ hands it to Spark: the catalog entry alone decides whether a study reads a CSV o
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
@@ -18,6 +17,7 @@ from kedro_datasets._utils.databricks_utils import to_spark_path
 from kedro_datasets.spark import SparkDatasetV2
 
 from health_risk.datasets.lineage import MALFORMED_RECORD, add_lineage, get_spark
+from health_risk.datasets.paths import Location
 
 
 class SparkSourceDataset(SparkDatasetV2):
@@ -34,19 +34,27 @@ class SparkSourceDataset(SparkDatasetV2):
     # SparkDatasetV2 implements ``_load``, which Kedro aliases to ``load`` in every subclass:
     # override ``_load`` so these checks run.
     def _load(self):
-        path = Path(self._raw_filepath)
-        if "://" not in self._raw_filepath:
-            if not path.exists():
-                raise DatasetError(f"Raw file not found: '{path}'. See README 'Using the real "
-                                   "public data' for where each download goes.")
-            if path.is_file() and path.stat().st_size == 0:
-                raise DatasetError(f"Raw file '{path}' is empty (0 bytes): no header, no rows.")
+        self._check_source()
         df = super()._load()
         if not df.columns:
-            raise DatasetError(f"Raw file '{path}' has no header row / no columns.")
+            raise DatasetError(f"Raw file '{self._raw_filepath}' has no header row / no columns.")
         if self._file_format == "csv":
             df = self._with_malformed_records(df)
         return add_lineage(df, self._raw_filepath)
+
+    def _check_source(self) -> None:
+        """Missing or empty: a clear error naming the file, local or remote. Spark reads the
+        file itself, so where Python has no fsspec package for the scheme (Spark has the
+        connector jar, Python not s3fs) the check is left to Spark."""
+        try:
+            source = Location.of(self._raw_filepath)
+        except DatasetError:
+            return
+        if not source.fs.exists(source.path):
+            raise DatasetError(f"Raw file not found: '{source}'. See README 'Using the real "
+                               "public data' for where each download goes.")
+        if source.is_file() and source.size() == 0:
+            raise DatasetError(f"Raw file '{source}' is empty (0 bytes): no header, no rows.")
 
     def _with_malformed_records(self, header_read):
         """Read again with the header's columns plus Spark's corrupt-record column: a record
