@@ -48,8 +48,8 @@ mlflow-ui: install
 viz-check: install
 	$(BIN)/python -m pytest -m browser
 
-# The Spark standalone-cluster test (a master and two workers on 127.0.0.1, after the end-to-end
-# run it compares with): not part of `make test` yet, it would take the suite past 10 minutes.
+# The Spark standalone-cluster test alone (a master and two workers on 127.0.0.1, a Spark
+# Connect server on them, after the end-to-end run it compares with); `make test` runs it too.
 cluster-check: install
 	$(BIN)/python -m pytest -m cluster tests/test_end_to_end.py
 

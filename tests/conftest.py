@@ -36,3 +36,29 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+# Modules that take longest, started first: pytest-xdist (`--dist loadfile`) hands modules to
+# its two processes in collection order, and the end-to-end module (its project fixture, the
+# standalone cluster, the notebook) takes about as long as all the others together. Collected
+# last, it would start when the others are done and the suite would take both end to end.
+LONGEST_FIRST = ("tests/test_end_to_end.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONGEST_FIRST)
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_experiment_from_an_earlier_test(monkeypatch):
+    """An experiment chosen by an earlier test of this process is not this test's: kedro-mlflow
+    leaves MLFLOW_EXPERIMENT_ID in the environment of a process that ran a KedroSession, and
+    ``mlflow.set_experiment`` keeps the experiment's id process-wide; a later test with a store
+    of its own would look for that id there. Which tests share a process depends on the xdist
+    scheduling, so every test starts without either."""
+    import mlflow.tracking.fluent as fluent
+
+    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    # MLflow has no public way to forget the active experiment (private, pinned mlflow 3.17).
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)

@@ -58,7 +58,9 @@ PARAMETERS = {NAME: {
     "modeling": {
         "task": "classification", "primary_metric": "roc_auc", "class_weighting": "balanced",
         "candidates_to_run": "linear",
-        "candidates": {"linear": {"n_trials": 1, "fixed": {"maxIter": 30}}},
+        # Ridge in few L-BFGS iterations (each one Spark job), as conf/test does for brfss.
+        "candidates": {"linear": {"n_trials": 1,
+                                  "fixed": {"maxIter": 15, "elasticNetParam": 0.0}}},
         "tuning": {"seed": 3, "timeout_seconds": 30},
         "explain": {"sample_rows": 50},
         "cross_validation": {"enabled": False},

@@ -60,7 +60,24 @@ def _run(root: Path, pipeline: str, monkeypatch, runner=None) -> None:
 
 
 @pytest.fixture(scope="module")
-def finished_project(spark, project_copy):
+def early_cluster(request, tmp_path_factory):
+    """The standalone cluster, started before the end-to-end run when a cluster test is
+    selected: its JVMs start while the local run works, which takes their ~25 s of start-up
+    off the suite. Stopped (by process group) when the module is done."""
+    from .spark_cluster import StandaloneCluster
+
+    if not any(item.get_closest_marker("cluster") for item in request.session.items):
+        yield None
+        return
+    cluster = StandaloneCluster(tmp_path_factory.mktemp("spark")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def finished_project(spark, project_copy, early_cluster):
     """sample_data, then the default pipeline under ThreadRunner (every real dependency must be
     a dataset edge: inference starts only after its study's gate), once for every test of this
     module, on a fresh MLflow store."""
@@ -106,13 +123,24 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
     top = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert [r.info.run_name for r in top] == ["__default__"]  # sample_data is not tracked
     run = top[0]
-    metrics = run.data.metrics
+    # One MLflow run per study, nested under the kedro run's: run name and tag = the study.
+    study_runs = {r.info.run_name: r for r in runs if r.data.tags.get("kind") == "study"}
+    assert set(study_runs) == set(STUDIES)
+    for study, study_run in study_runs.items():
+        assert study_run.data.tags["mlflow.parentRunId"] == run.info.run_id
+        assert study_run.data.tags["study"] == study and study_run.info.status == "FINISHED"
+    assert study_runs["stroke"].data.params["split.seed"] == "42"  # its parameters, unprefixed
+    # Every figure of a study is in the study's run, none in the kedro run's.
+    assert not [k for k in run.data.metrics if k.split(".")[0] in study_runs]
+    metrics = {f"{study}.{key}": value for study, study_run in study_runs.items()
+               for key, value in study_run.data.metrics.items()}
     assert metrics["brfss.ingestion.rows_read"] == 2000
     assert metrics["insurance.ingestion.rows_quarantined"] == 1  # the duplicate record
-    artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "ingestion/stroke")]
-    assert artifacts == ["ingestion/stroke/validation_report.json"]
+    stroke_run = study_runs["stroke"].info.run_id
+    artifacts = [a.path for a in client.list_artifacts(stroke_run, "ingestion")]
+    assert artifacts == ["ingestion/validation_report.json"]
     # Personal identifiers never reach MLflow.
-    logged = json.dumps(run.data.params) + json.dumps(run.data.tags)
+    logged = json.dumps([(r.data.params, r.data.tags) for r in runs])
     assert "Phone" not in logged and "555-01" not in logged
 
     # Modeling: every study has test metrics, artifacts and a champion in the registry.
@@ -122,10 +150,10 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
         assert f"{study}.test.{metric}" in metrics, study
         version = client.get_model_version_by_alias(f"health_risk_{study}", "champion")
         assert version.tags["study"] == study
-        modeling = {a.path for a in client.list_artifacts(run.info.run_id, f"modeling/{study}")}
-        assert {f"modeling/{study}/subgroup_metrics.csv", f"modeling/{study}/shap_plot.png",
-                f"modeling/{study}/gate_decision.json",
-                f"modeling/{study}/model_card.md"} <= modeling, study
+        study_run = study_runs[study].info.run_id
+        modeling = {a.path for a in client.list_artifacts(study_run, "modeling")}
+        assert {"modeling/subgroup_metrics.csv", "modeling/shap_plot.png",
+                "modeling/gate_decision.json", "modeling/model_card.md"} <= modeling, study
         cross_validation = json.loads(
             (project_copy / "data" / "08_reporting" / study / "cross_validation.json").read_text())
         if cross_validation["performed"]:  # small studies (conf/test: stroke, insurance)
@@ -133,8 +161,9 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
             assert metrics[f"{study}.cv.{cv_metric}_mean"] == pytest.approx(
                 cross_validation["summary"][cv_metric]["mean"])
             performed.add(study)
-        # The registered version's run holds its model card; every test metric an interval.
-        assert version.run_id == run.info.run_id
+        # The study's run holds the registered version and its model card; every test metric
+        # has an interval.
+        assert version.run_id == study_run
         assert f"{study}.test.{metric}_ci_low" in metrics and \
             metrics[f"{study}.test.{metric}_ci_low"] <= metrics[f"{study}.test.{metric}"]
     assert performed == {"insurance"}, "the test env cross-validates insurance (only)"
@@ -165,6 +194,10 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
                              "winning_candidate.json").read_text())
         for candidate, count in winner["trials"].items():
             assert metrics[f"{study}.tuning.{candidate}.trials"] == count >= 1
+        trials = client.search_runs([experiment.experiment_id], filter_string=(
+            f"tags.`mlflow.parentRunId` = '{study_runs[study].info.run_id}' "
+            "and tags.kind = 'tuning_trial'"), max_results=1000)
+        assert len(trials) == sum(winner["trials"].values()), study  # nested in the study's run
         inference = json.loads((reporting / study / "inference_report.json").read_text())
         assert inference["batch_id"] == synthetic["batch_id"]
         assert inference["rows_in"] == synthetic["rows"] == \
@@ -351,14 +384,17 @@ def _study_figures(root: Path, study: str) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.cluster
-def test_the_same_study_runs_on_a_standalone_cluster(finished_project, tmp_path):
-    """`kedro run --env cluster` with SPARK_MASTER pointing at a real standalone cluster (a
-    master and two one-core workers on 127.0.0.1) retrains insurance (xgboost.spark) on the
-    finished project's raw files and scores its latest batch. The copy's conf/cluster holds the
-    test parameters, so only the Spark settings differ from the local run it is compared with."""
+def test_the_same_study_runs_on_a_standalone_cluster_and_over_spark_connect(
+        finished_project, early_cluster, tmp_path):
+    """A real standalone cluster (a master and two one-core workers on 127.0.0.1), used twice
+    with `--env cluster`: ingestion and feature engineering of insurance over Spark Connect
+    (SPARK_REMOTE, a Connect server whose driver runs on the cluster), then modeling
+    (xgboost.spark) and inference with a classic driver on SPARK_MASTER (over Connect they are
+    refused: they need the JVM gateway). The copy's conf/cluster holds the test parameters, so only the
+    Spark settings differ from the local run it is compared with."""
     from mlflow import MlflowClient
 
-    from .spark_cluster import WORKER_UI, master_status, standalone_cluster, wait_for, worker_status
+    from .spark_cluster import WORKER_UI, connect_server, master_status, wait_for, worker_status
 
     study = "insurance"
     local = _study_figures(finished_project, study)
@@ -370,31 +406,50 @@ def test_the_same_study_runs_on_a_standalone_cluster(finished_project, tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", SPARK_EXECUTOR_MEMORY="1g",
                SPARK_EXECUTOR_CORES="1", SPARK_DRIVER_MEMORY="1g", SPARK_SHUFFLE_PARTITIONS="2",
-               HEALTH_RISK_MLFLOW_URI=f"sqlite:///{remote / 'mlflow.db'}")
-    log = tmp_path / "cluster_run.log"
-    (tmp_path / "spark").mkdir()
-    with standalone_cluster(tmp_path / "spark") as (url, logs):
+               HEALTH_RISK_MLFLOW_URI=f"sqlite:///{remote / 'mlflow.db'}",
+               COLUMNS="250")  # kedro's rich log: one record a line, messages unbroken
+
+    def kedro_run(pipelines: str, log: Path, **extra: str) -> subprocess.CompletedProcess:
         with open(log, "w") as out:
-            done = subprocess.run(
+            return subprocess.run(
                 [f"{BIN}/kedro", "run", "--env", "cluster", "--namespaces", study,
-                 "--pipelines", "ingestion,feature_engineering,modeling,inference",
+                 "--pipelines", pipelines,
                  # Cross-validation repeats the fit; it does not change the figures compared.
                  "--params", f"{study}.modeling.cross_validation.enabled=false",
                  # Two executors: nodes whose inputs are ready run side by side.
                  "--runner", "ThreadRunner"],
-                cwd=remote, env={**env, "SPARK_MASTER": url}, stdout=out,
-                stderr=subprocess.STDOUT, timeout=600, check=False)
-        assert done.returncode == 0, log.read_text()[-6000:]
-        assert url in log.read_text()  # "Spark ... session on spark://127.0.0.1:7177"
-        # The application had executors on both workers (each worker's own status page).
-        app = wait_for(lambda: master_status()["completedapps"], 30,
-                       "the application in the master's completed list", logs)[0]
+                cwd=remote, env={**env, **extra}, stdout=out, stderr=subprocess.STDOUT,
+                timeout=600, check=False)
+
+    connect_log, classic_log = tmp_path / "connect_run.log", tmp_path / "cluster_run.log"
+    url, logs = early_cluster.wait_alive(), early_cluster.logs
+    # The cluster was started before the end-to-end run and stops with the module.
+    # (A Connect run of modeling is refused before its nodes: tests/test_spark_mode.py.)
+    with connect_server(early_cluster.folder, url) as connect_url:
+        done = kedro_run("ingestion,feature_engineering", connect_log,
+                         SPARK_REMOTE=connect_url)
+    assert done.returncode == 0, connect_log.read_text()[-6000:]
+    assert f"session on Spark Connect server {connect_url}" in " ".join(
+        connect_log.read_text().split())
+    # The Connect server's application has ended: its executors are free for the next.
+    wait_for(lambda: master_status()["completedapps"], 60,
+             "the Connect server's application in the master's completed list", logs)
+    done = kedro_run("modeling,inference", classic_log, SPARK_MASTER=url)
+    assert done.returncode == 0, classic_log.read_text()[-6000:]
+    assert url in classic_log.read_text()  # "Spark ... session on spark://127.0.0.1:7177"
+    # Both applications had executors on both workers (each worker's own status page).
+    apps = wait_for(lambda: len(master_status()["completedapps"]) == 2 and
+                    master_status()["completedapps"], 30,
+                    "both applications in the master's completed list", logs)
+    assert {a["name"] for a in apps} == {"Spark Connect server", "health-risk"}
+    for app in apps:
         for number in range(len(WORKER_UI)):
             worker = worker_status(number)
             ran = [e for e in worker["finishedexecutors"] + worker["executors"]
                    if e["appid"] == app["id"]]
-            assert ran, f"no executor of {app['id']} on worker {worker['id']}"
-    print(f"cluster application {app['id']}: executors on both workers; log {log}")
+            assert ran, f"no executor of {app['name']} ({app['id']}) on {worker['id']}"
+    print(f"cluster applications {[a['id'] for a in apps]}: executors on both workers; "
+          f"logs {connect_log}, {classic_log}")
 
     got = _study_figures(remote, study)
     assert got["rows"] == local["rows"]  # same rows read, quarantined, split and scored
@@ -408,4 +463,10 @@ def test_the_same_study_runs_on_a_standalone_cluster(finished_project, tmp_path)
     client = MlflowClient(tracking_uri=f"sqlite:///{remote / 'mlflow.db'}")
     champion = client.get_model_version_by_alias(f"health_risk_{study}", "champion")
     assert str(champion.version) == got["gate"]["champion_version"]
-    assert client.get_model_version(f"health_risk_{study}", "2").tags["study"] == study
+    version = client.get_model_version(f"health_risk_{study}", "2")
+    assert version.tags["study"] == study
+    # Registered from the study's own MLflow run, under the cluster run's run.
+    study_run = client.get_run(version.run_id)
+    assert study_run.info.run_name == study and study_run.data.tags["kind"] == "study"
+    parent = client.get_run(study_run.data.tags["mlflow.parentRunId"])
+    assert set(parent.info.run_name.split("+")) == {"modeling", "inference"}

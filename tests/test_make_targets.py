@@ -16,7 +16,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 @pytest.mark.parametrize("target, url", [
     ("mlflow-ui", "http://127.0.0.1:5000/"),
-    ("viz", "http://127.0.0.1:4141/"),
+    # `make viz` is started the same way by tests/test_viz_browser.py, which drives it.
 ])
 def test_server_target_answers_without_an_activated_venv(target, url, tmp_path):
     # PATH as a fresh shell has it: no .venv/bin, so nothing finds `mlflow` unless the

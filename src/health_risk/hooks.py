@@ -30,10 +30,16 @@ def configure_python_for_spark() -> None:
 
 
 def build_spark_session(spark_conf: dict[str, Any], app_name: str = "health-risk"):
-    """Get or create the SparkSession with the given ``spark.*`` settings."""
+    """Get or create the SparkSession with the given ``spark.*`` settings: a classic one, or a
+    Spark Connect client when ``SPARK_REMOTE`` (or ``spark.remote``) names a server."""
     from pyspark.sql import SparkSession
 
+    from health_risk.spark_mode import remote_url
+
     configure_python_for_spark()
+    remote = remote_url(spark_conf)
+    if remote:
+        return _connect_session(remote, spark_conf, app_name)
     builder = SparkSession.builder.appName(app_name)
     for key, value in spark_conf.items():
         if value is None:
@@ -42,6 +48,32 @@ def build_spark_session(spark_conf: dict[str, Any], app_name: str = "health-risk
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(str(spark_conf.get("health_risk.log_level", "WARN")))
     return session
+
+
+def _connect_session(remote: str, spark_conf: dict[str, Any], app_name: str):
+    """A Spark Connect client: only runtime SQL settings travel; the server owns the JVM."""
+    from pyspark.sql import SparkSession
+
+    from health_risk.spark_mode import connect_settings
+
+    sent, left = connect_settings(spark_conf)
+    builder = SparkSession.builder.remote(remote).appName(app_name)
+    for key, value in sent.items():
+        builder = builder.config(key, value)
+    if left:
+        logger.info("Spark Connect: %s left to the server's configuration", ", ".join(left))
+    # The builder also reads SPARK_REMOTE; a configured spark.master alongside it is refused,
+    # and spark.yml always has one, so MASTER must not be taken from the environment here.
+    return builder.getOrCreate()
+
+
+def spark_location(session) -> str:
+    """The master URL of a classic session, the server URL of a Spark Connect one."""
+    from health_risk.spark_mode import is_connect, remote_url
+
+    if is_connect(session):
+        return f"Spark Connect server {remote_url({})}"
+    return session.sparkContext.master
 
 
 class SparkHooks:
@@ -61,13 +93,37 @@ class SparkHooks:
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from health_risk.spark_mode import remote_url
+
+        if remote_url(self._spark_conf):
+            refuse_classic_only_nodes(pipeline, catalog)
         if self._session is None:
             self._session = build_spark_session(self._spark_conf)
-            logger.info(
-                "Spark %s session on %s",
-                self._session.version,
-                self._session.sparkContext.master,
-            )
+            logger.info("Spark %s session on %s", self._session.version,
+                        spark_location(self._session))
+
+
+def refuse_classic_only_nodes(pipeline, catalog) -> None:
+    """Over Spark Connect, stop before any node runs when the pipeline holds a node that needs
+    the classic JVM gateway (``health_risk.spark_mode``), naming each with the reason."""
+    from health_risk.pipelines.modeling.config import ModelingConfig
+    from health_risk.spark_mode import (
+        ClassicSparkRequired,
+        classic_message,
+        classic_only_components,
+    )
+
+    studies = {node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}
+    xgboost = set()
+    for study in studies:
+        name = f"params:{study}.modeling"
+        if name in catalog and "xgboost" in ModelingConfig.model_validate(
+                catalog.load(name)).active_candidates:
+            xgboost.add(study)
+    blockers = classic_only_components(pipeline.nodes, xgboost)
+    if blockers:
+        fail_mlflow_runs()
+        raise ClassicSparkRequired(classic_message(blockers))
 
 
 def fail_mlflow_runs() -> None:
@@ -107,7 +163,10 @@ class RunTerminationHooks:
     def _on_signal(self, signum, frame) -> None:
         import signal
 
+        from health_risk.study_runs import STUDY_RUNS
+
         end_mlflow_runs_as_killed(self._run)
+        STUDY_RUNS.finish("KILLED")  # those between two of their nodes too, not only RUNNING ones
         self._restore()
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
@@ -155,22 +214,72 @@ def end_mlflow_runs_as_killed(run: tuple[str, str] | None) -> list[str]:
     return ended
 
 
+class StudyRunHooks:
+    """Each study's nodes log to the study's own MLflow run, nested under the kedro run's
+    (``health_risk.study_runs``): its metrics, artifacts, tuning trials and model version."""
+
+    def __init__(self) -> None:
+        self._studies: set[str] = set()
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from health_risk.config_loader import active_registry
+
+        self._studies = set(active_registry().names)
+
+    # trylast: after kedro-mlflow has re-opened the kedro run's run in this node's thread.
+    @hook_impl(trylast=True)
+    def before_node_run(self, node, catalog, inputs) -> None:
+        from health_risk.study_runs import STUDY_RUNS, study_params
+
+        study = (node.namespace or "").split(".")[0]
+        if study in self._studies:
+            STUDY_RUNS.enter(study, node.outputs, study_params(inputs, study))
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name, node) -> None:
+        from health_risk.study_runs import STUDY_RUNS
+
+        STUDY_RUNS.saved(dataset_name)
+
+    @hook_impl
+    def on_node_error(self, error, node) -> None:
+        from health_risk.study_runs import STUDY_RUNS
+
+        STUDY_RUNS.leave()
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        from health_risk.study_runs import STUDY_RUNS
+
+        STUDY_RUNS.finish("FINISHED")
+
+    @hook_impl
+    def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+        from health_risk.study_runs import STUDY_RUNS
+
+        STUDY_RUNS.finish("FAILED")
+
+
 class HyperparameterValidationHooks:
     """After the Spark session exists and before any node runs: every hyper-parameter value
     of the modeling candidates about to train passes the estimator's own validators."""
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from health_risk.datasets.lineage import get_spark
         from health_risk.pipelines.modeling.config import ModelingConfig
         from health_risk.pipelines.modeling.hyperparameters import check_hyperparameters
+        from health_risk.spark_mode import is_connect
 
         studies = {node.namespace for node in pipeline.nodes
                    if node.namespace and node.name.endswith(".train_candidates")}
         checked = 0
         try:
+            jvm = not (studies and is_connect(get_spark()))
             for study in sorted(studies):
                 params = catalog.load(f"params:{study}.modeling")
-                checked += check_hyperparameters(ModelingConfig.model_validate(params))
+                checked += check_hyperparameters(ModelingConfig.model_validate(params), jvm)
         except Exception:
             fail_mlflow_runs()
             raise

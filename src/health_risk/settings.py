@@ -9,6 +9,7 @@ from health_risk.hooks import (
     RunTerminationHooks,
     SparkHooks,
     StudyRegistryHooks,
+    StudyRunHooks,
 )
 
 
@@ -23,7 +24,7 @@ def _env(name: str, default: str | None = None) -> str | None:
 # the estimators' own validators (MLlib needs the JVM for that). RunTerminationHooks runs first
 # of ours, after kedro-mlflow (a plugin, registered later) has started the MLflow run it guards.
 HOOKS = (StudyRegistryHooks(), HyperparameterValidationHooks(), SparkHooks(),
-         ParameterValidationHooks(), RunTerminationHooks())
+         ParameterValidationHooks(), RunTerminationHooks(), StudyRunHooks())
 
 # Stamps each study's namespace into its parameter blocks (health_risk.studies).
 CONFIG_LOADER_CLASS = StudyConfigLoader

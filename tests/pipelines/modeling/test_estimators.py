@@ -9,8 +9,10 @@ def test_workers_follow_the_task_slots_and_never_exceed_them(spark):
     frame = spark.range(4)
     # The test session is local[1] (with default.parallelism 2: slots, not partitions, count).
     assert task_slots(frame) == 1
-    assert xgboost_workers("auto", frame) == 1
-    assert xgboost_workers(4, frame) == 1  # a barrier stage of 4 would wait forever
+    assert xgboost_workers("auto", frame, ["xgboost"]) == 1
+    assert xgboost_workers(4, frame, ["linear", "xgboost"]) == 1  # a barrier of 4 would hang
+    # Without xgboost the SparkContext is not read (Spark Connect has none).
+    assert xgboost_workers(4, object(), ["linear", "gbt"]) == 1
 
 
 def test_the_worker_count_reaches_xgboost_unless_a_parameter_sets_it():

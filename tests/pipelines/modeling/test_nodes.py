@@ -18,7 +18,7 @@ from health_risk.pipelines.modeling.evaluation import (
     classification_metrics,
     reliability_curve,
 )
-from health_risk.pipelines.modeling.registry import CHAMPION, decide_promotion
+from health_risk.pipelines.modeling.registry import CHAMPION, decide_promotion, prune_versions
 from health_risk.scoring import collect_scores
 
 from .toy_features import SPLIT, feature_spec, modeling_params
@@ -204,7 +204,7 @@ def test_config_rejects_bad_settings():
         ModelingConfig.model_validate(modeling_params("classification", candidates_to_run="gbt"))
 
 
-def test_gate_promotes_only_a_better_model_and_keeps_the_champion(tmp_path, calibrated):
+def test_gate_promotes_only_a_better_model_keeps_the_champion_and_prunes_old_versions(tmp_path, calibrated):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = mlflow.MlflowClient()
     config = ModelingConfig.model_validate(PARAMS)
@@ -227,6 +227,18 @@ def test_gate_promotes_only_a_better_model_and_keeps_the_champion(tmp_path, cali
         assert better["promoted"] and better["previous_champion_version"] == str(first["version"])
         assert client.get_model_version_by_alias(config.registered_model_name,
                                                  CHAMPION).version == int(better["version"])
+
+        # Retention: every alias and the newest N stay, even an old champion.
+        name = config.registered_model_name
+        for auc in (0.60, 0.61, 0.62):  # v4-v6: challengers (champion v3 stays)
+            decide_promotion(config, new_version(auc), {"roc_auc": auc}, client)
+        assert prune_versions(name, None, client) == []
+        assert prune_versions(name, 2, client) == ["1", "2", "4"]
+        assert sorted(int(v.version) for v in client.search_model_versions(
+            f"name = '{name}'")) == [3, 5, 6]
+        assert client.get_registered_model(name).aliases == {CHAMPION: 3, "challenger": 6}
+        assert prune_versions(name, 1, client) == ["5"]
+        assert prune_versions(name, 1, client) == []
     finally:
         mlflow.set_tracking_uri(None)
 

@@ -37,7 +37,7 @@ def build_validation_report(
     params: dict[str, Any],
 ) -> dict:
     """Rows read / passed / quarantined (per rule and column). The catalog's report dataset
-    also logs the four counts as MLflow metrics (``<study>.ingestion.*``).
+    also logs the four counts as MLflow metrics (``ingestion.*`` in the study's run).
 
     ``quarantine`` is the table as written, so the report counts what a person will find there.
     """

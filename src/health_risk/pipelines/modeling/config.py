@@ -121,6 +121,14 @@ class GateConfig(_Strict):
     min_improvement: float = 0.0  # over the current champion, on the primary metric
 
 
+class RetentionConfig(_Strict):
+    """Which registered versions stay after a gate: whichever holds an alias (the champion, the
+    latest challenger) and the newest ``keep_last_versions``; older ones are deleted from the
+    registry (their runs, with metrics and artifacts, stay in the tracking store)."""
+
+    keep_last_versions: int | None = Field(10, ge=1)  # None: keep every version
+
+
 class ModelingConfig(_Strict):
     study: str
     task: Task
@@ -145,6 +153,7 @@ class ModelingConfig(_Strict):
     model_card: ModelCardConfig = ModelCardConfig()
     cross_validation: CrossValidationConfig = CrossValidationConfig()
     quality_gate: GateConfig = GateConfig()
+    retention: RetentionConfig = RetentionConfig()
     registered_model_prefix: str = "health_risk_"
 
     @field_validator("candidates")

@@ -55,7 +55,7 @@ def cross_validate(model_input: DataFrame, spec: dict[str, Any], winner: dict[st
     use_weights = task == "classification" and config.class_weighting == "balanced"
     numeric, categorical = spec["numeric_features"], spec["categorical_features"]
     stratify = LABEL if task == "classification" else None
-    workers = xgboost_workers(config.xgboost_workers, rows)
+    workers = xgboost_workers(config.xgboost_workers, rows, [name])
     folded = []
     for repeat in range(cv.repeats):
         position = stratified_position_expr("id", cv.seed + repeat, stratify)

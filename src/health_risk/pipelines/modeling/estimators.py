@@ -8,6 +8,7 @@ inference.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -84,13 +85,19 @@ def task_slots(df: DataFrame) -> int:
     N of local[N]): what xgboost.spark's barrier stage needs, one slot per worker."""
     from xgboost.spark.utils import _get_max_num_concurrent_tasks
 
+    from health_risk.spark_mode import XGBOOST_REASON, require_classic
+
+    require_classic(df, "the xgboost candidate", XGBOOST_REASON)
     return max(1, int(_get_max_num_concurrent_tasks(df.sparkSession.sparkContext)))
 
 
-def xgboost_workers(setting: int | str, df: DataFrame) -> int:
+def xgboost_workers(setting: int | str, df: DataFrame, candidates: Iterable[str]) -> int:
     """``auto``: one xgboost worker per task slot (both cores of a laptop, every executor core
     of a cluster); a number is capped at the slots, since a barrier stage asking for more
-    would wait for executors that never come."""
+    would wait for executors that never come. 1 (unused) when xgboost is not among
+    ``candidates``: counting slots reads the SparkContext, which Spark Connect does not have."""
+    if "xgboost" not in candidates:
+        return 1
     slots = task_slots(df)
     return slots if setting == "auto" else max(1, min(int(setting), slots))
 

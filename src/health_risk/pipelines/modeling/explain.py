@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.pipelines.modeling.estimators import FEATURES, expanded_feature_names
+from health_risk.spark_mode import TREE_SHAP_REASON, require_classic
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ def explain(model: PipelineModel, sample: DataFrame, numeric: list[str], categor
         values = explainer.shap_values(features)
         method = "shap_linear"
     else:
+        if not hasattr(estimator, "get_booster"):  # a Spark tree model, read through Py4J
+            require_classic(sample, "SHAP of the winning tree model", TREE_SHAP_REASON)
         target = estimator.get_booster() if hasattr(estimator, "get_booster") else estimator
         explainer = shap.TreeExplainer(target)
         # A plain array: XGBoost rejects one-hot names such as "bmi_category=<18.5" as

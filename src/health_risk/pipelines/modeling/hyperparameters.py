@@ -43,12 +43,16 @@ def _check_xgboost(task: str, params: dict[str, Any]) -> None:
     model.fit(x, np.array([0, 1, 0, 1]))
 
 
-def check_hyperparameters(config: ModelingConfig) -> int:
+def check_hyperparameters(config: ModelingConfig, jvm: bool = True) -> int:
     """Raise ``HyperparameterError`` naming study, candidate, parameter and the estimator's own
     message on the first refused value; return how many value sets were checked. Needs an active
-    SparkSession for the MLlib candidates."""
+    classic SparkSession for the MLlib candidates; with ``jvm=False`` (Spark Connect: the
+    validators live in the server's JVM, which checks each value when the estimator is fitted)
+    only xgboost's values are checked."""
     checked = 0
     for name in config.active_candidates:
+        if name != "xgboost" and not jvm:
+            continue
         candidate = config.candidates[name]
         for where, params in _values_to_check(candidate):
             try:

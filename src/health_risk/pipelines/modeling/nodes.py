@@ -44,7 +44,11 @@ from health_risk.pipelines.modeling.evaluation import (
     subgroup_metrics,
 )
 from health_risk.pipelines.modeling.explain import explain, summary_figure
-from health_risk.pipelines.modeling.registry import decide_promotion, log_and_register
+from health_risk.pipelines.modeling.registry import (
+    decide_promotion,
+    log_and_register,
+    prune_versions,
+)
 from health_risk.pipelines.modeling.split import SPLIT, assign_split
 from health_risk.pipelines.modeling.tuning import (
     Prepared,
@@ -114,7 +118,7 @@ def train_candidates(model_input: DataFrame, spec: dict[str, Any],
     results = []
     budget = TuningBudget(config.tuning.budget_seconds, config.tuning.timeout_seconds,
                           len(config.active_candidates))
-    workers = xgboost_workers(config.xgboost_workers, train)
+    workers = xgboost_workers(config.xgboost_workers, train, config.active_candidates)
     for name in config.active_candidates:
         scale = needs_scaling(name)
         if scale not in prepared:  # preprocessing fitted on train once per scaling choice
@@ -323,7 +327,8 @@ def register_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
 
 def promote_model(registration: dict, evaluation: dict, spec: dict[str, Any],
                   params: dict[str, Any]) -> tuple[dict, dict, dict]:
-    """The quality gate: champion only if it passes thresholds and beats the champion.
+    """The quality gate: champion only if it passes thresholds and beats the champion; then
+    the registry retention (``retention.keep_last_versions``) prunes old unaliased versions.
 
     The third output is the champion record that inference loads its model from: a dataset
     edge, so scoring waits for this gate under any runner and uses the version it left as
@@ -331,6 +336,8 @@ def promote_model(registration: dict, evaluation: dict, spec: dict[str, Any],
     """
     config = _config(params, spec)
     decision = decide_promotion(config, registration, evaluation["validation"])
+    decision["pruned_versions"] = prune_versions(decision["model_name"],
+                                                 config.retention.keep_last_versions)
     champion = {"model_name": decision["model_name"], "version": decision["champion_version"],
                 "gate_version": decision["version"], "promoted": decision["promoted"],
                 "reasons": decision["reasons"]}

@@ -30,15 +30,16 @@ def log_and_register(model, config: ModelingConfig, signature, tags: dict[str, s
 
     if mlflow.active_run() is None:
         raise RuntimeError("Model registration needs an active MLflow run (kedro-mlflow opens "
-                           "one per kedro run; check conf/*/mlflow.yml).")
+                           "one per kedro run and health_risk.study_runs one per study under it; "
+                           "check conf/*/mlflow.yml).")
     # Explicit requirements: inferring them re-loads the model in a subprocess (slow).
-    info = mlflow.spark.log_model(model, artifact_path=f"{config.study}_model",
+    info = mlflow.spark.log_model(model, artifact_path="model",
                                   registered_model_name=config.registered_model_name,
                                   signature=signature, pip_requirements=PIP_REQUIREMENTS)
     client = MlflowClient()
     version = str(info.registered_model_version)
     if reference_profile is not None:
-        artifact = f"registry/{config.study}/{PROFILE_TAG}.json"
+        artifact = f"registry/{PROFILE_TAG}.json"
         mlflow.log_dict(reference_profile, artifact)
         tags = {**tags, PROFILE_TAG: artifact}
     for key, value in tags.items():
@@ -98,3 +99,25 @@ def decide_promotion(config: ModelingConfig, registration: dict, validation: dic
     client.set_model_version_tag(name, version, "gate_reasons", "; ".join(decision["reasons"]))
     logger.info("%s v%s -> %s: %s", name, version, alias, "; ".join(decision["reasons"]))
     return decision
+
+
+def prune_versions(name: str, keep_last: int | None, client: MlflowClient | None = None
+                   ) -> list[str]:
+    """Delete the versions of ``name`` that hold no alias and are not among the newest
+    ``keep_last``; return them, oldest first. The champion always stays, however old: inference
+    loads it by alias. Deleting a version removes it from the registry only; its run keeps its
+    metrics and the logged model."""
+    if keep_last is None:
+        return []
+    client = client or MlflowClient()
+    # The registered model's aliases, not each version's: search results leave those empty.
+    aliased = {str(v) for v in client.get_registered_model(name).aliases.values()}
+    versions = sorted((int(v.version) for v in client.search_model_versions(f"name = '{name}'")),
+                      reverse=True)
+    pruned = [str(v) for v in reversed(versions[keep_last:]) if str(v) not in aliased]
+    for version in pruned:
+        client.delete_model_version(name, version)
+    if pruned:
+        logger.info("%s: pruned version(s) %s (retention: the newest %d and every alias)", name,
+                    ", ".join(pruned), keep_last)
+    return pruned

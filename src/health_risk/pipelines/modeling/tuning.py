@@ -93,7 +93,7 @@ class TuningBudget:
 
 @dataclass
 class TrialLogger:
-    """Logs each trial as a child of the kedro-mlflow run (thread-safe: explicit run ids)."""
+    """Logs each trial as a child of the study's MLflow run (thread-safe: explicit run ids)."""
 
     parent_run_id: str | None
     experiment_id: str | None
@@ -114,13 +114,13 @@ class TrialLogger:
 
     def log_trial_counts(self, study: str, trials: dict[str, int], seconds: float) -> None:
         """How many trials each candidate got (under a time budget this depends on the
-        machine), on the kedro run's parent run."""
+        machine), on the study's run."""
         if self.parent_run_id is None:
             return
         now = int(time.time() * 1000)
-        metrics = [Metric(f"{study}.tuning.{c}.trials", float(n), now, 0)
+        metrics = [Metric(f"tuning.{c}.trials", float(n), now, 0)
                    for c, n in trials.items()]
-        metrics.append(Metric(f"{study}.tuning.seconds", float(seconds), now, 0))
+        metrics.append(Metric("tuning.seconds", float(seconds), now, 0))
         MlflowClient().log_batch(self.parent_run_id, metrics=metrics)
 
 

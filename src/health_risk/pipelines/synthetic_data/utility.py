@@ -74,7 +74,7 @@ def compare_utility(synthetic: DataFrame, model_input: DataFrame, spec: dict[str
                   .drop(CLASS_WEIGHT).cache())
     real_rows = real_train.count()
     test = model_input.filter(F.col(SPLIT) == "test")
-    workers = xgboost_workers(modeling.xgboost_workers, model_input)
+    workers = xgboost_workers(modeling.xgboost_workers, model_input, [name])
     fitted = {}
     for side, train in (("trtr", real_train), ("tstr", synthetic)):
         weighted = train.withColumn(CLASS_WEIGHT, balanced_class_weight(train)
