@@ -17,16 +17,25 @@ from pyspark.sql import functions as F
 from health_risk.datasets.lineage import (
     LINEAGE_COLUMNS,
     MALFORMED_RECORD,
+    SOURCE_FILE,
     SOURCE_ROW,
     source_label,
 )
 from health_risk.pipelines.ingestion.config import IngestionConfig, normalise_name
-from health_risk.pipelines.ingestion.rules import decode_column, reason
+from health_risk.pipelines.ingestion.rules import (
+    decode_column,
+    reason,
+    reason_sql,
+    sql_name,
+    sql_text,
+)
 
 logger = logging.getLogger(__name__)
 
 REASONS = "_quarantine_reasons"
 RAW_RECORD = "_raw_record"
+# A typed null reason, for a table without any rule (the array must still hold reasons).
+NO_REASON = "CAST(NULL AS STRUCT<rule: STRING, column: STRING, value: STRING>)"
 
 
 class DataQualityError(ValueError):
@@ -91,36 +100,43 @@ def flag_invalid_rows(normalised: DataFrame, params: dict[str, Any]) -> DataFram
     config = IngestionConfig.model_validate(params)
     dtypes = dict(normalised.dtypes)
     decoded, reasons = [], []
-    for name, rule in config.columns.items():
-        value, column_reasons = decode_column(F.col(name), dtypes[name] == "string", name, rule)
-        decoded.append(value.alias(name))
+    for name, rule in config.columns.items():  # SQL text: one JVM call for the whole table
+        value, column_reasons = decode_column(name, dtypes[name] == "string", rule)
+        decoded.append(f"{value} AS {sql_name(name)}")
         reasons.extend(column_reasons)
-    raw_values = F.struct(*[F.col(c).cast("string").alias(c) for c in config.columns])
+    raw_values = ", ".join(f"{sql_text(c)}, CAST({sql_name(c)} AS STRING)"
+                           for c in config.columns)
     malformed = MALFORMED_RECORD in normalised.columns
     if malformed:  # the reader kept the raw line of a record whose fields differ from the header
-        reasons.append(reason(F.col(MALFORMED_RECORD).isNotNull(), "field_count", "*",
-                              F.lit("number of fields differs from the header")))
-    flagged = normalised.select(
+        reasons.append(reason_sql(f"({sql_name(MALFORMED_RECORD)} IS NOT NULL)", "field_count",
+                                  "*", sql_text("number of fields differs from the header")))
+    flagged = normalised.selectExpr(
         *decoded,
-        *[c for c in LINEAGE_COLUMNS if c in normalised.columns],
-        F.array(*reasons).alias(REASONS),
-        raw_values.alias(RAW_RECORD),
-        *([MALFORMED_RECORD] if malformed else []),
+        *[sql_name(c) for c in LINEAGE_COLUMNS if c in normalised.columns],
+        f"array({', '.join(reasons) or NO_REASON}) AS {sql_name(REASONS)}",
+        f"named_struct({raw_values}) AS {sql_name(RAW_RECORD)}",
+        *([sql_name(MALFORMED_RECORD)] if malformed else []),
     )
     order = F.col(SOURCE_ROW) if SOURCE_ROW in flagged.columns else F.monotonically_increasing_id()
     extra = []
-    for key in config.unique:
-        seen = F.row_number().over(Window.partitionBy(*key).orderBy(order))
+    row_id = [c for c in (SOURCE_FILE, SOURCE_ROW) if c in flagged.columns]
+    for number, key in enumerate(config.unique):
         complete = F.lit(True)
         for column in key:  # a key with a null part is not a key (not_null reports it)
             complete = complete & F.col(column).isNotNull()
         value = F.concat_ws("|", *[F.col(c).cast("string") for c in key])
-        extra.append(reason(complete & (seen > 1), "unique", "+".join(key), value))
+        if SOURCE_ROW in row_id:
+            flagged, repeated = _flag_repeated_keys(flagged, key, row_id, f"_repeat_{number}")
+            extra.append(reason(repeated, "unique", "+".join(key), value))
+        else:  # no reader row number to join back on: rank the whole rows (a full shuffle)
+            seen = F.row_number().over(Window.partitionBy(*key).orderBy(order))
+            extra.append(reason(complete & (seen > 1), "unique", "+".join(key), value))
     if config.duplicate_rows == "quarantine":
         seen = F.row_number().over(Window.partitionBy(*config.columns).orderBy(order))
         extra.append(reason(seen > 1, "duplicate_row", "*", F.lit("earlier identical row")))
     if extra:
         flagged = flagged.withColumn(REASONS, F.concat(F.col(REASONS), F.array(*extra)))
+        flagged = flagged.drop(*[c for c in flagged.columns if c.startswith("_repeat_")])
     flagged = flagged.withColumn(REASONS, F.filter(F.col(REASONS), lambda r: r.isNotNull()))
     # The raw values are serialised only for rows that go to quarantine (JSON for every row
     # was a measurable share of the ingestion time on a full BRFSS year, see bench/).
@@ -131,6 +147,27 @@ def flag_invalid_rows(normalised: DataFrame, params: dict[str, Any]) -> DataFram
     else:
         flagged = flagged.withColumn(RAW_RECORD, raw_record)
     return flagged.persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def _flag_repeated_keys(flagged: DataFrame, key: list[str], row_id: list[str], marker: str):
+    """(``flagged`` with a ``marker`` column, the condition "a later row with this key").
+
+    Ranking rows within a key needs a shuffle. Over whole rows (every decoded column plus the
+    raw-record struct: ~300 columns for BRFSS) it dominated ingestion at BRFSS-year scale, so
+    the key is ranked on a narrow projection (key and reader row id; column pruning reads only
+    those), and the few later occurrences are joined back by row id. Broadcast: they are the
+    duplicates only, and a shuffle join would move the whole rows again.
+    """
+    complete = [F.col(c).isNotNull() for c in key]
+    first = Window.partitionBy(*key).orderBy(F.col(SOURCE_ROW), *[F.col(c) for c in row_id
+                                                                   if c != SOURCE_ROW])
+    keys = flagged.select(*row_id, *key)
+    for condition in complete:
+        keys = keys.where(condition)
+    later = (keys.withColumn("_seen", F.row_number().over(first)).where(F.col("_seen") > 1)
+             .select(*row_id, F.lit(True).alias(marker)))
+    joined = flagged.join(F.broadcast(later), on=row_id, how="left")
+    return joined.select(*flagged.columns, marker), F.col(marker).isNotNull()
 
 
 def extract_quarantine(flagged: DataFrame, params: dict[str, Any]) -> DataFrame:

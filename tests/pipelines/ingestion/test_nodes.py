@@ -99,6 +99,28 @@ def test_duplicate_ids_keep_the_first_and_quarantine_the_rest(spark):
     assert by_row == {0: [], 1: ["unique"], 2: []}
 
 
+def test_every_later_occurrence_of_a_key_is_quarantined_and_nothing_else_changes(spark):
+    """Keys are ranked on a narrow projection and the later occurrences joined back by row id
+    (not ranked over whole rows): the first occurrence is kept, every later one quarantined
+    under each key it repeats, a key with a null part is not a key, and the flagged table keeps
+    its columns in their order."""
+    rows = [["1", "1", "1", "2345", "male"], ["1", "2", "2", "2345", "male"],
+            ["1", "1", "3", "2345", "male"], ["2", "1", "4", "2345", "male"],
+            ["2", None, "5", "2345", "male"], ["2", None, "6", "2345", "male"],
+            ["1", "1", "7", "2345", "male"]]
+    params = dict(SURVEY, unique=[["seqno"], ["seqno", "genhlth"]])
+    _, _, flagged = _flag(spark, rows, params)
+    by_row = {r["_source_row"]: [(x["column"], x["value"]) for x in r["_quarantine_reasons"]
+                                 if x["rule"] == "unique"] for r in flagged.collect()}
+    assert by_row == {0: [], 1: [("seqno", "1")],
+                      2: [("seqno", "1"), ("seqno+genhlth", "1|1")], 3: [],
+                      4: [("seqno", "2")], 5: [("seqno", "2")],
+                      6: [("seqno", "1"), ("seqno+genhlth", "1|1")]}
+    _, _, plain = _flag(spark, rows, dict(params, unique=[]))
+    assert flagged.columns == plain.columns
+    assert flagged.count() == len(rows)
+
+
 def test_exact_duplicate_rows_are_quarantined_when_configured(spark):
     params = dict(SURVEY, unique=[], duplicate_rows="quarantine")
     _, _, flagged = _flag(spark, [["1", "1", "1", "2345", "male"],

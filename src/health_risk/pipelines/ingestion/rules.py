@@ -30,62 +30,89 @@ def _as_text(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else str(number)
 
 
-def decode_column(raw: Column, raw_is_text: bool, name: str,
-                  rule: ColumnRule) -> tuple[Column, list[Column]]:
-    """Return (decoded typed value, list of reason expressions) for one column."""
-    reasons: list[Column] = []
+# The decoding is written as Spark SQL text, not built from Column objects: each
+# ``F.when``/``isin``/``&`` is a Py4J round trip, and a BRFSS year (300 columns, several rules
+# each) took ~37k of them before a single row was read. As text, the whole table is one
+# ``selectExpr`` call, parsed once in the JVM.
+def sql_name(name: str) -> str:
+    """A column name quoted for Spark SQL."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def sql_text(value: str) -> str:
+    """A string literal (Spark SQL processes backslash escapes in literals)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sql_double(value: float) -> str:
+    return f"{float(value)!r}D"
+
+
+def _in(expression: str, items: list[str]) -> str:
+    return f"({expression} IN ({', '.join(items)}))" if items else "false"
+
+
+def reason_sql(condition: str, rule: str, column: str, shown: str) -> str:
+    """SQL of ``reason``: a ``struct(rule, column, value)`` when ``condition`` holds."""
+    return (f"CASE WHEN {condition} THEN named_struct('rule', {sql_text(rule)}, 'column', "
+            f"{sql_text(column)}, 'value', CAST({shown} AS STRING)) END")
+
+
+def decode_column(name: str, raw_is_text: bool, rule: ColumnRule) -> tuple[str, list[str]]:
+    """(SQL of the decoded typed value, SQL of each reason) for the raw column ``name``."""
+    raw = sql_name(name)
+    reasons: list[str] = []
     missing_numbers, missing_texts = _code_lists(rule.missing_codes)
     zero_numbers, _ = _code_lists(rule.zero_codes)
 
     if raw_is_text:
-        text = F.trim(raw)
-        text = F.when(text == "", F.lit(None)).otherwise(text)
-        reasons.append(reason(text.contains(UNICODE_REPLACEMENT), "encoding", name, text))
+        text = f"(CASE WHEN trim({raw}) = '' THEN NULL ELSE trim({raw}) END)"
+        reasons.append(reason_sql(f"contains({text}, {sql_text(UNICODE_REPLACEMENT)})",
+                                  "encoding", name, text))
     else:
-        text = raw.cast("string")
+        text = f"CAST({raw} AS STRING)"
     shown = text  # what a person sees in the quarantine table
 
     if rule.type == "string":
-        all_missing = missing_texts + [_as_text(n) for n in missing_numbers]
-        is_missing = text.isin(all_missing) if all_missing else F.lit(False)
-        value = F.when(is_missing, F.lit(None)).otherwise(text)
-        absent = value.isNull()
+        all_missing = [sql_text(m) for m in missing_texts + [_as_text(n)
+                                                             for n in missing_numbers]]
+        value = f"(CASE WHEN {_in(text, all_missing)} THEN NULL ELSE {text} END)"
+        absent = f"({value} IS NULL)"
     else:
-        number = raw.try_cast("double") if raw_is_text else raw.cast("double")
-        text_missing = text.isin(missing_texts) if missing_texts else F.lit(False)
-        num_missing = number.isin(missing_numbers) if missing_numbers else F.lit(False)
-        is_missing = F.coalesce(text_missing, F.lit(False)) | F.coalesce(num_missing, F.lit(False))
+        number = f"try_cast({raw} AS DOUBLE)" if raw_is_text else f"CAST({raw} AS DOUBLE)"
+        text_missing = _in(text, [sql_text(m) for m in missing_texts])
+        num_missing = _in(number, [sql_double(m) for m in missing_numbers])
+        is_missing = f"(coalesce({text_missing}, false) OR coalesce({num_missing}, false))"
         # Absent = blank or a don't-know/refused code; a value that fails its cast is a type
         # error, reported once as such rather than also as a missing value.
-        absent = text.isNull() | is_missing
-        reasons.append(reason(text.isNotNull() & ~is_missing & number.isNull(),
-                              f"type:{rule.type}", name, shown))
-        value = F.when(is_missing, F.lit(None))
-        if zero_numbers:
-            value = value.when(number.isin(zero_numbers), F.lit(0.0))
-        value = value.otherwise(number)
+        absent = f"({text} IS NULL OR {is_missing})"
+        reasons.append(reason_sql(f"({text} IS NOT NULL AND NOT {is_missing} AND "
+                                  f"{number} IS NULL)", f"type:{rule.type}", name, shown))
+        zeros = (f" WHEN {_in(number, [sql_double(z) for z in zero_numbers])} THEN 0.0D"
+                 if zero_numbers else "")
+        value = f"(CASE WHEN {is_missing} THEN NULL{zeros} ELSE {number} END)"
         if rule.type == "int":
-            reasons.append(reason(value.isNotNull() & (value != F.floor(value)),
-                                  "type:int", name, shown))
+            reasons.append(reason_sql(f"({value} IS NOT NULL AND {value} != floor({value}))",
+                                      "type:int", name, shown))
         if rule.implied_decimals:
-            value = value / F.lit(10.0 ** rule.implied_decimals)
+            value = f"({value} / {sql_double(10.0 ** rule.implied_decimals)})"
         if rule.range is not None:
             low, high = rule.range
-            reasons.append(reason(value.isNotNull() & ((value < low) | (value > high)),
-                                  f"range:[{low:g},{high:g}]", name, shown))
+            reasons.append(reason_sql(
+                f"({value} IS NOT NULL AND ({value} < {sql_double(low)} OR "
+                f"{value} > {sql_double(high)}))", f"range:[{low:g},{high:g}]", name, shown))
         if rule.type == "int":
             # Non-integral values are quarantined above; try_cast keeps huge ones from failing.
-            value = F.when(value == F.floor(value), value).try_cast("int")
+            value = f"try_cast(CASE WHEN {value} = floor({value}) THEN {value} END AS INT)"
 
     if rule.allowed is not None:
-        allowed = ([str(a) for a in rule.allowed] if rule.type == "string"
-                   else [float(a) for a in rule.allowed])
-        reasons.append(reason(value.isNotNull() & ~value.isin(allowed), "allowed_values", name,
-                              shown))
+        allowed = ([sql_text(str(a)) for a in rule.allowed] if rule.type == "string"
+                   else [sql_double(a) for a in rule.allowed])
+        reasons.append(reason_sql(f"({value} IS NOT NULL AND NOT {_in(value, allowed)})",
+                                  "allowed_values", name, shown))
     if rule.pattern is not None:
-        reasons.append(reason(value.isNotNull() & ~value.rlike(rule.pattern), "pattern", name,
-                              shown))
+        reasons.append(reason_sql(f"({value} IS NOT NULL AND NOT ({value} RLIKE "
+                                  f"{sql_text(rule.pattern)}))", "pattern", name, shown))
     if not rule.nullable:
-        reasons.append(reason(absent, "not_null", name, shown))
+        reasons.append(reason_sql(absent, "not_null", name, shown))
     return value, reasons
-
