@@ -56,7 +56,7 @@ def _no_mlflow_experiment_from_an_earlier_test(monkeypatch):
     ``mlflow.set_experiment`` keeps the experiment's id process-wide; a later test with a store
     of its own would look for that id there. Which tests share a process depends on the xdist
     scheduling, so every test starts without either."""
-    import mlflow.tracking.fluent as fluent
+    from mlflow.tracking import fluent
 
     for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
         monkeypatch.delenv(name, raising=False)
