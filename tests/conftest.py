@@ -62,3 +62,22 @@ def _no_mlflow_experiment_from_an_earlier_test(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     # MLflow has no public way to forget the active experiment (private, pinned mlflow 3.17).
     monkeypatch.setattr(fluent, "_active_experiment_id", None)
+
+
+# Evidence a test wants in the CI log even when it passes (pytest captures its output, and
+# pytest-xdist runs it in another process): ``record_property("evidence", text)``, printed in
+# the terminal summary by the process that reports.
+_EVIDENCE: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _EVIDENCE.extend(f"{report.nodeid}: {value}" for key, value in report.user_properties
+                         if key == "evidence")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _EVIDENCE:
+        terminalreporter.section("evidence")
+        for line in _EVIDENCE:
+            terminalreporter.write_line(line)

@@ -385,7 +385,7 @@ def _study_figures(root: Path, study: str) -> dict:
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_the_same_study_runs_on_a_standalone_cluster_and_over_spark_connect(
-        finished_project, early_cluster, tmp_path):
+        finished_project, early_cluster, tmp_path, record_property):
     """A real standalone cluster (a master and two one-core workers on 127.0.0.1), used twice
     with `--env cluster`: ingestion and feature engineering of insurance over Spark Connect
     (SPARK_REMOTE, a Connect server whose driver runs on the cluster), then modeling
@@ -442,14 +442,17 @@ def test_the_same_study_runs_on_a_standalone_cluster_and_over_spark_connect(
                     master_status()["completedapps"], 30,
                     "both applications in the master's completed list", logs)
     assert {a["name"] for a in apps} == {"Spark Connect server", "health-risk"}
+    ran = {}  # (application, worker) -> its executors there
     for app in apps:
         for number in range(len(WORKER_UI)):
             worker = worker_status(number)
-            ran = [e for e in worker["finishedexecutors"] + worker["executors"]
-                   if e["appid"] == app["id"]]
-            assert ran, f"no executor of {app['name']} ({app['id']}) on {worker['id']}"
-    print(f"cluster applications {[a['id'] for a in apps]}: executors on both workers; "
-          f"logs {connect_log}, {classic_log}")
+            ran[app["name"], worker["id"]] = sorted(
+                e["id"] for e in worker["finishedexecutors"] + worker["executors"]
+                if e["appid"] == app["id"])
+            assert ran[app["name"], worker["id"]], \
+                f"no executor of {app['name']} ({app['id']}) on {worker['id']}"
+    record_property("evidence", f"standalone cluster {url}: executors (application, worker) "
+                    f"-> ids {ran}, logs {connect_log}, {classic_log}")
 
     got = _study_figures(remote, study)
     assert got["rows"] == local["rows"]  # same rows read, quarantined, split and scored
