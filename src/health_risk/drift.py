@@ -23,6 +23,8 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from health_risk.spark_sql import sql_double, sql_name
+
 PERCENTILES = [round(p / 100, 2) for p in range(1, 100)]
 DECILES = [round(p / 10, 1) for p in range(1, 10)]
 RELATIVE_ERROR = 0.001
@@ -42,22 +44,41 @@ def _numeric_quantiles(df: DataFrame, columns: list[str]) -> dict[str, dict[floa
             for column, values in zip(columns, quantiles, strict=True)}
 
 
-def _cdf_aggregates(columns: dict[str, list[float]]) -> list:
-    """One aggregate per (column, point): share of non-null values <= point; plus null share."""
-    exprs = []
-    for index, (column, points) in enumerate(columns.items()):
-        value = F.col(column).cast("double")
-        exprs.append(F.avg(value.isNull().cast("double")).alias(f"n{index}"))
-        for j, point in enumerate(points):
-            exprs.append(F.avg(F.when(value.isNotNull(), (value <= F.lit(point)).cast("double")))
-                         .alias(f"c{index}_{j}"))
-    return exprs
+def _cdf_at_points(df: DataFrame, columns: dict[str, list[float]]
+                   ) -> tuple[int, dict[str, tuple[float, list[float | None]]]]:
+    """(rows of ``df``, {column: (null share, CDF among non-null values at each point)}), in
+    one Spark job.
 
-
-def _cdf_values(row: dict[str, Any], columns: dict[str, list[float]]):
-    for index, (column, points) in enumerate(columns.items()):
-        cdf = [row[f"c{index}_{j}"] for j in range(len(points))]
-        yield column, float(row[f"n{index}"] or 0.0), cdf
+    Each value is given its bin, the number of the column's points below it (a value is at or
+    below point j exactly when fewer than j + 1 points lie below it), and (column, bin) pairs are
+    counted; the CDF is the running sum. One aggregate per (column, point), ~1,600 for brfss,
+    was a plan so large that the JVM spent 14-29 s on 20,000 rows that this does in ~2 s.
+    """
+    if not columns:
+        return df.count(), {}
+    names = list(columns)
+    points = ", ".join("CAST(array(" + ", ".join(sql_double(p) for p in columns[c]) + ")"
+                       " AS ARRAY<DOUBLE>)" for c in names)
+    pairs = ", ".join(f"named_struct('c', {i}, 'v', CAST({sql_name(c)} AS DOUBLE))"
+                      for i, c in enumerate(names))
+    counted = (df.selectExpr(f"inline(array({pairs}))")
+               .selectExpr("c", f"CASE WHEN v IS NULL THEN -1 ELSE size(filter("
+                                f"element_at(array({points}), c + 1), p -> p < v)) END AS bin")
+               .groupBy("c", "bin").count().collect())
+    bins: dict[int, dict[int, int]] = {i: {} for i in range(len(names))}
+    for row in counted:
+        bins[row["c"]][row["bin"]] = row["count"]
+    rows = sum(bins[0].values())
+    result = {}
+    for index, column in enumerate(names):
+        nulls = bins[index].get(-1, 0)
+        present = rows - nulls
+        running, cdf = 0, []
+        for j in range(len(columns[column])):
+            running += bins[index].get(j, 0)
+            cdf.append(running / present if present else None)
+        result[column] = (nulls / rows if rows else 0.0, cdf)
+    return rows, result
 
 
 def _level_shares(df: DataFrame, columns: list[str]) -> dict[str, dict[str, float]]:
@@ -83,9 +104,9 @@ def build_profile(df: DataFrame, numeric: list[str], categorical: list[str]) -> 
     """The reference profile of ``df`` (three Spark jobs whatever the number of columns)."""
     quantiles = _numeric_quantiles(df, numeric)
     points = {c: sorted(set(quantiles[c].values())) for c in numeric}
-    row = df.agg(F.count(F.lit(1)).alias("__rows"), *_cdf_aggregates(points)).first().asDict()
-    profile: dict[str, Any] = {"rows": int(row["__rows"]), "columns": {}}
-    for column, null_share, cdf in _cdf_values(row, points):
+    rows, cdfs = _cdf_at_points(df, points)
+    profile: dict[str, Any] = {"rows": int(rows), "columns": {}}
+    for column, (null_share, cdf) in cdfs.items():
         deciles = {quantiles[column][p] for p in DECILES if p in quantiles[column]}
         profile["columns"][column] = {
             "kind": "numeric", "null_share": null_share, "points": points[column],
@@ -138,10 +159,10 @@ def compare(df: DataFrame, profile: dict[str, Any], columns: list[str],
         raise KeyError(f"batch has no column(s) {absent} to compare with the reference")
     numeric = {c: reference[c]["points"] for c in columns if reference[c]["kind"] == "numeric"}
     categorical = [c for c in columns if reference[c]["kind"] == "categorical"]
-    row = df.agg(F.count(F.lit(1)).alias("__rows"), *_cdf_aggregates(numeric)).first().asDict()
+    _, cdfs = _cdf_at_points(df, numeric)
     batch_levels = _level_shares(df, categorical)
     results: dict[str, dict[str, Any]] = {}
-    for column, null_share, cdf in _cdf_values(row, numeric):
+    for column, (null_share, cdf) in cdfs.items():
         ref = reference[column]
         at = {p: c for p, c in zip(ref["points"], cdf, strict=True)}
         ref_at = dict(zip(ref["points"], ref["cdf"], strict=True))

@@ -22,13 +22,8 @@ from health_risk.datasets.lineage import (
     source_label,
 )
 from health_risk.pipelines.ingestion.config import IngestionConfig, normalise_name
-from health_risk.pipelines.ingestion.rules import (
-    decode_column,
-    reason,
-    reason_sql,
-    sql_name,
-    sql_text,
-)
+from health_risk.pipelines.ingestion.rules import decode_column, reason, reason_sql
+from health_risk.spark_sql import sql_name, sql_text
 
 logger = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from health_risk.pipelines.ingestion.config import ColumnRule
+from health_risk.spark_sql import sql_double, sql_name, sql_text
 
 REASON_FIELDS = ("rule", "column", "value")
 UNICODE_REPLACEMENT = "\ufffd"  # what a non-UTF-8 byte becomes when read as UTF-8
@@ -34,20 +35,6 @@ def _as_text(number: float) -> str:
 # ``F.when``/``isin``/``&`` is a Py4J round trip, and a BRFSS year (300 columns, several rules
 # each) took ~37k of them before a single row was read. As text, the whole table is one
 # ``selectExpr`` call, parsed once in the JVM.
-def sql_name(name: str) -> str:
-    """A column name quoted for Spark SQL."""
-    return "`" + name.replace("`", "``") + "`"
-
-
-def sql_text(value: str) -> str:
-    """A string literal (Spark SQL processes backslash escapes in literals)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def sql_double(value: float) -> str:
-    return f"{float(value)!r}D"
-
-
 def _in(expression: str, items: list[str]) -> str:
     return f"({expression} IN ({', '.join(items)}))" if items else "false"
 
