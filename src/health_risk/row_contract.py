@@ -116,16 +116,13 @@ def flag_invalid_rows(normalised: DataFrame, params: dict[str, Any]) -> DataFram
     extra = []
     row_id = [c for c in (SOURCE_FILE, SOURCE_ROW) if c in flagged.columns]
     for number, key in enumerate(config.unique):
-        complete = F.lit(True)
-        for column in key:  # a key with a null part is not a key (not_null reports it)
-            complete = complete & F.col(column).isNotNull()
         value = F.concat_ws("|", *[F.col(c).cast("string") for c in key])
         if SOURCE_ROW in row_id:
             flagged, repeated = _flag_repeated_keys(flagged, key, row_id, f"_repeat_{number}")
-            extra.append(reason(repeated, "unique", "+".join(key), value))
         else:  # no reader row number to join back on: rank the whole rows (a full shuffle)
             seen = F.row_number().over(Window.partitionBy(*key).orderBy(order))
-            extra.append(reason(complete & (seen > 1), "unique", "+".join(key), value))
+            repeated = _complete(key) & (seen > 1)
+        extra.append(reason(repeated, "unique", "+".join(key), value))
     if config.duplicate_rows == "quarantine":
         seen = F.row_number().over(Window.partitionBy(*config.columns).orderBy(order))
         extra.append(reason(seen > 1, "duplicate_row", "*", F.lit("earlier identical row")))
@@ -144,6 +141,15 @@ def flag_invalid_rows(normalised: DataFrame, params: dict[str, Any]) -> DataFram
     return flagged.persist(StorageLevel.MEMORY_AND_DISK)
 
 
+def _complete(key: list[str]):
+    """Every part of ``key`` present: a key with a null part is not a key (not_null reports
+    it)."""
+    condition = F.lit(True)
+    for column in key:
+        condition = condition & F.col(column).isNotNull()
+    return condition
+
+
 def _flag_repeated_keys(flagged: DataFrame, key: list[str], row_id: list[str], marker: str):
     """(``flagged`` with a ``marker`` column, the condition "a later row with this key").
 
@@ -153,12 +159,9 @@ def _flag_repeated_keys(flagged: DataFrame, key: list[str], row_id: list[str], m
     those), and the few later occurrences are joined back by row id. Broadcast: they are the
     duplicates only, and a shuffle join would move the whole rows again.
     """
-    complete = [F.col(c).isNotNull() for c in key]
     first = Window.partitionBy(*key).orderBy(F.col(SOURCE_ROW), *[F.col(c) for c in row_id
                                                                    if c != SOURCE_ROW])
-    keys = flagged.select(*row_id, *key)
-    for condition in complete:
-        keys = keys.where(condition)
+    keys = flagged.select(*row_id, *key).where(_complete(key))
     later = (keys.withColumn("_seen", F.row_number().over(first)).where(F.col("_seen") > 1)
              .select(*row_id, F.lit(True).alias(marker)))
     joined = flagged.join(F.broadcast(later), on=row_id, how="left")

@@ -83,6 +83,10 @@ class Location:
     def makedirs(self) -> None:
         self.fs.makedirs(self.path, exist_ok=True)
 
+    def make_parent(self) -> None:
+        """Create the folder this file goes in (a no-op on object stores without folders)."""
+        self.fs.makedirs(posixpath.dirname(self.path.rstrip("/")), exist_ok=True)
+
     def remove_tree(self) -> None:
         if self.fs.exists(self.path):
             self.fs.rm(self.path, recursive=True)

@@ -12,7 +12,6 @@ Saving writes a DataFrame of cells (row 0 = first title row) to a genuine ``.xls
 from __future__ import annotations
 
 import io
-import posixpath
 from typing import Any
 
 import pandas as pd
@@ -133,7 +132,7 @@ class SaipeDataset(AbstractDataset):
                 sheet.write(r, c, value.item() if hasattr(value, "item") else value)
         buffer = io.BytesIO()
         book.save(buffer)
-        self._source.fs.makedirs(posixpath.dirname(self._source.path), exist_ok=True)
+        self._source.make_parent()
         with self._source.open("wb") as handle:
             handle.write(buffer.getvalue())
 

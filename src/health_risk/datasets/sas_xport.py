@@ -11,7 +11,6 @@ the ``sample_data`` pipeline to produce files in the real format).
 from __future__ import annotations
 
 import json
-import posixpath
 import shutil
 import tempfile
 import zipfile
@@ -169,7 +168,7 @@ class SasXportDataset(AbstractDataset):
         with tempfile.TemporaryDirectory(prefix="xpt-write-") as scratch:
             local = Path(scratch) / "out.xpt"
             pyreadstat.write_xport(data, str(local), **self._save_args)
-            self._source.fs.makedirs(posixpath.dirname(self._source.path), exist_ok=True)
+            self._source.make_parent()
             self._source.fs.put_file(str(local), self._source.path)
         self._staging.remove_tree()
 
