@@ -67,8 +67,12 @@ report-screenshot:
 	  file://$(abspath $(REPORT)) 2>/dev/null; status=$$?; rm -rf $$profile; exit $$status
 	@echo "wrote data/08_reporting/report.png"
 
+# The benchmark suite (never part of `make test`): the project against pandas + pyarrow and
+# scikit-learn on the same generated rows, stage by stage; writes bench/results/latest.{json,md}.
+# The three sizes take about 40 minutes on 2 cores; `make bench BENCH_SIZES=100k` about 15.
+BENCH_SIZES ?= 100k,450k,1M
 bench: install
-	$(BIN)/python bench/bench_ingestion.py
+	$(BIN)/python bench/suite.py --sizes $(BENCH_SIZES)
 
 clean-data:
 	find data -mindepth 2 ! -name .gitkeep -delete 2>/dev/null || true

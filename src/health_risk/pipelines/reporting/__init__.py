@@ -1,6 +1,7 @@
 """Reporting: aggregates with QuickSight manifests, charts, population estimates, model report
 and one self-contained HTML report."""
 
-from .pipeline import create_pipeline
+from health_risk.pipelines import lazy_create_pipeline
 
 __all__ = ["create_pipeline"]
+__getattr__ = lazy_create_pipeline(__name__)
