@@ -303,8 +303,8 @@ def load_yaml(name: str) -> dict:
     return yaml.safe_load((PARAMETERS / name).read_text())
 
 
-def spark_settings(workdir: Path) -> dict[str, Any]:
-    return {
+def spark_settings(workdir: Path, extra: list[str] | None = None) -> dict[str, Any]:
+    settings = {
         "spark.master": os.environ.get("SPARK_MASTER", "local[2]"),
         "spark.driver.memory": os.environ.get("SPARK_DRIVER_MEMORY", "4g"),
         "spark.sql.shuffle.partitions": 8,
@@ -316,6 +316,10 @@ def spark_settings(workdir: Path) -> dict[str, Any]:
         "spark.local.dir": str(workdir / "spark-local"),
         "health_risk.log_level": "ERROR",
     }
+    for item in extra or []:  # --conf KEY=VALUE, to try a Spark setting against the default
+        key, _, value = item.partition("=")
+        settings[key] = value
+    return settings
 
 
 def start_spark(settings: dict[str, Any]):
@@ -399,15 +403,16 @@ def bench_nodes(rec: Recorder, spark, raw, outdir: Path, rows: int) -> dict:
 
 
 def run_spark_stages(rec: Recorder, workdir: Path, xpt: Path, chunksize: int,
-                     rows: int) -> dict:
-    settings = spark_settings(workdir)
+                     rows: int, extra: list[str]) -> dict:
+    settings = spark_settings(workdir, extra)
     spark = rec.run("spark session start", None, start_spark, settings)
     rec.jvm_pid = find_jvm_pid()
     try:
         raw = bench_loads(rec, xpt, workdir / "xpt-staging", chunksize, rows)
         report = bench_nodes(rec, spark, raw, workdir / "out", rows)
         return {"spark_version": spark.version, "spark_master": settings["spark.master"],
-                "spark_driver_memory": settings["spark.driver.memory"], "report": report}
+                "spark_driver_memory": settings["spark.driver.memory"], "extra_conf": extra,
+                "report": report}
     finally:
         spark.stop()
 
@@ -478,6 +483,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="SasXportDataset chunksize (rows converted at a time)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="work folder (default: a fresh temp dir under /tmp)")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra Spark setting (repeatable)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp work dir (a --workdir given is always kept)")
     return parser.parse_args(argv)
@@ -502,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
         size = xpt.stat().st_size
         print(f"  generated in {gen['generate_seconds']:.1f} s, XPORT written in "
               f"{gen['write_seconds']:.1f} s: {size / MIB:,.1f} MiB", flush=True)
-        spark_meta = run_spark_stages(rec, workdir, xpt, args.chunksize, args.rows)
+        spark_meta = run_spark_stages(rec, workdir, xpt, args.chunksize, args.rows,
+                                      args.conf)
         run_child(rec, "baseline pandas.read_sas (subprocess)", pandas_full_read, str(xpt))
         run_child(rec, "baseline pyreadstat.read_xport (subprocess)", pyreadstat_full_read,
                   str(xpt))

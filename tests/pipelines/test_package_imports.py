@@ -39,3 +39,15 @@ def test_every_module_imports_first():
     count = next(int(line.split()[1]) for line in done.stdout.splitlines()
                  if line.startswith("MODULES "))
     assert count > 50  # the walk found the package's modules
+
+
+def test_registering_the_pipelines_does_not_import_sdv_or_torch():
+    # Every `kedro run` registers every pipeline: a module-level `import sdv` there cost each
+    # run ~300 MiB of driver memory (torch) and seconds of start-up.
+    script = ("import sys\nfrom health_risk.pipeline_registry import register_pipelines\n"
+              "register_pipelines()\nprint('HEAVY', [m for m in ('sdv', 'torch') if m in "
+              "sys.modules])")
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True,
+                          text=True, cwd=Path(health_risk.__file__).parents[2], timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "HEAVY []" in done.stdout, done.stdout[-500:]

@@ -9,8 +9,9 @@ from health_risk.datasets.mlflow_registry import ChampionModelDataset, Monitorin
 from health_risk.datasets.optional import OptionalDataset
 from health_risk.datasets.saipe import SaipeDataset
 from health_risk.datasets.sas_xport import SasXportDataset
+from health_risk.datasets.spark_memory import CachedSparkMemoryDataset
 from health_risk.datasets.spark_source import SparkFromPandasDataset, SparkSourceDataset
 
-__all__ = ["ChampionModelDataset", "JsonReportDataset", "MonitoringMetricsDataset", "OptionalDataset",
+__all__ = ["CachedSparkMemoryDataset", "ChampionModelDataset", "JsonReportDataset", "MonitoringMetricsDataset", "OptionalDataset",
            "PngFigureDataset", "QuickSightManifestDataset", "SaipeDataset", "SasXportDataset",
            "SparkFromPandasDataset", "SparkSourceDataset", "UsStateBoundariesDataset"]

@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sdv.evaluation import evaluate_quality, run_diagnostic
-from sdv.metadata import Metadata
 
 
 def table_metadata(synthesizer, table: str, columns: list[str]) -> dict[str, Any]:
@@ -38,6 +36,11 @@ def _score(value) -> float | None:
 def quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: dict[str, Any], table: str,
             rows: int, seed: int) -> dict[str, Any]:
     """SDV quality (column shapes, column pair trends) and diagnostic (validity, structure)."""
+    # Imported here: sdv brings torch (~300 MiB, seconds of import), which every run would
+    # otherwise pay when the pipelines are registered, synthetic data or not.
+    from sdv.evaluation import evaluate_quality, run_diagnostic
+    from sdv.metadata import Metadata
+
     columns = list(metadata["columns"])
     meta = Metadata.load_from_dict({"tables": {table: metadata}})
     real_part = {table: _sample(real[columns], rows, seed)}
