@@ -86,9 +86,11 @@ def _fair_poor_share(frame: pd.DataFrame) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_columns_and_order(survey):
-    assert list(survey.columns) == EXPECTED_COLUMNS
+def test_columns_and_order(survey, spec):
+    others = list(spec["other_questions"])
+    assert list(survey.columns) == EXPECTED_COLUMNS + others
     assert list(BRFSS_COLUMNS) == EXPECTED_COLUMNS
+    assert len(survey.columns) >= 100  # as wide as the benchmark's target file
     assert set(CHAR_COLUMNS) == EXPECTED_CHAR
     assert len(survey) == N_ROWS
     assert all(len(name) <= 8 for name in survey.columns)
@@ -314,3 +316,21 @@ def test_xport_round_trip(spec, tmp_path):
         else:
             assert np.array_equal(back[name].to_numpy(), frame[name].to_numpy(),
                                   equal_nan=True), name
+
+
+def test_other_questions_follow_their_shares_and_leave_the_modelled_variables_alone(spec):
+    modelled_only = {k: v for k, v in spec.items() if k != "other_questions"}
+    alone = generate_brfss_survey(N_ROWS, SEED, YEAR, modelled_only)
+    survey = generate_brfss_survey(N_ROWS, SEED, YEAR, spec)
+    pd.testing.assert_frame_equal(survey[list(BRFSS_COLUMNS)], alone)
+    seatbelt = spec["other_questions"]["SEATBELT"]
+    expected_blank = seatbelt["blank"] / sum(seatbelt.values())
+    assert survey["SEATBELT"].isna().mean() == pytest.approx(expected_blank, abs=0.02)
+    answered = set(survey["SEATBELT"].dropna().unique())
+    assert answered <= {float(c) for c in seatbelt if c != "blank"}
+
+
+def test_an_other_question_may_not_reuse_a_modelled_name(spec):
+    clash = {**spec, "other_questions": {"GENHLTH": {1: 1, "blank": 1}}}
+    with pytest.raises(ValueError, match="GENHLTH"):
+        generate_brfss_survey(50, SEED, YEAR, clash)

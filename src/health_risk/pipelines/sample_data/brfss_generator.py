@@ -96,7 +96,8 @@ def generate_brfss_survey(n_rows: int, seed: int, year: int, spec: dict) -> pd.D
         spec: the ``brfss_survey_spec`` mapping of ``sample_data_brfss_spec.yml``.
 
     Returns:
-        DataFrame with exactly ``BRFSS_COLUMNS``; numeric columns float64 (NaN = BLANK),
+        DataFrame with ``BRFSS_COLUMNS``, then the spec's ``other_questions`` (unmodelled,
+        drawn independently; none when the spec lists none); numeric columns float64 (NaN = BLANK),
         ``CHAR_COLUMNS`` as ``str`` objects. ``_PSU`` = ``year * 1e6 + row number`` and SEQNO is
         the same number as 10 characters (unique; beyond 999,999 rows it runs past the year
         prefix).
@@ -139,7 +140,8 @@ def _simulate(n_rows: int, seed: int, year: int, spec: Mapping) -> tuple[pd.Data
     _apply_breakoff(s, design["breakoff_blank_share"])
     _derive_calculated(s)
     _draw_weights(s, design, demo)
-    return _assemble(s), truth
+    frame = _assemble(s)
+    return _with_other_questions(frame, s, spec.get("other_questions") or {}), truth
 
 
 # --------------------------------------------------------------------------------------------
@@ -805,6 +807,21 @@ def _draw_weights(s: _Survey, design: Mapping, demo: Mapping) -> None:
                               1.0)
             weights[inside] *= factor[idx[inside]]
     s.out["_LLCPWT"] = weights * (total / weights.sum())
+
+
+def _with_other_questions(frame: pd.DataFrame, s: _Survey, questions: Mapping) -> pd.DataFrame:
+    """``frame`` with one column per unmodelled question, answers drawn at their shares
+    (``blank``: not asked, NaN). Drawn after every modelled variable, so listing more questions
+    never changes the modelled ones of a seed."""
+    clash = sorted(set(questions) & set(frame.columns))
+    if clash:
+        raise ValueError(f"other_questions {clash} are modelled variables already")
+    extra = {}
+    for name, shares in questions.items():
+        codes = {("nan" if str(code).lower() == "blank" else code): n
+                 for code, n in shares.items()}
+        extra[name] = _sample_codes(s, codes)
+    return pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1) if extra else frame
 
 
 def _assemble(s: _Survey) -> pd.DataFrame:
