@@ -315,6 +315,7 @@ def spark_settings(workdir: Path, extra: list[str] | None = None) -> dict[str, A
         "spark.sql.session.timeZone": "UTC",
         "spark.local.dir": str(workdir / "spark-local"),
         "health_risk.log_level": "ERROR",
+        "spark.sql.codegen.wholeStage": "false",  # as conf/base/spark.yml
     }
     for item in extra or []:  # --conf KEY=VALUE, to try a Spark setting against the default
         key, _, value = item.partition("=")

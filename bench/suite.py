@@ -116,6 +116,15 @@ def full_run(suite: Suite) -> dict[str, Any]:
             "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}"}
 
 
+def year_run(suite: Suite, folder: Path) -> dict[str, Any]:
+    """Ingestion through modeling of brfss (and its census reference) in one ``kedro run`` with
+    the default settings, as a user runs a survey year: the process tree's peak memory."""
+    result = suite.kedro("year run: ingestion -> modeling", folder, "--pipelines",
+                         "ingestion,feature_engineering,modeling", "--namespaces", "census,brfss")
+    return {"seconds": round(result.seconds, 1),
+            "peak_tree_rss_mib": round(result.peak_tree_rss_mib)}
+
+
 def one_size(suite: Suite, rows: int, champion_uri: str | None, with_sdv: bool
              ) -> dict[str, Any]:
     folder = suite.workdir / f"rows-{rows}"
@@ -220,12 +229,13 @@ def comparison_rows(sizes: list[dict[str, Any]], full: dict[str, Any] | None
                 "project_roc_auc": fit["roc_auc"], "baseline_roc_auc": base["roc_auc"]})
         if "scoring" in size:
             p, b = size["scoring"]["project"], size["scoring"]["baseline"]
+            scored = p["inner"]["rows"]  # the feature table's rows (exclusions left out)
             rows.append({
-                "rows": n, "stage": "4 batch scoring (read, score, write)",
+                "rows": scored, "stage": "4 batch scoring (read, score, write)",
                 "project_s": p["inner"]["seconds"], "baseline_s": b["inner"]["seconds"],
                 "ratio": ratio(p["inner"]["seconds"], b["inner"]["seconds"]),
-                "project_rows_per_s": round(n / p["inner"]["seconds"]),
-                "baseline_rows_per_s": round(n / b["inner"]["seconds"]),
+                "project_rows_per_s": round(scored / p["inner"]["seconds"]),
+                "baseline_rows_per_s": round(b["inner"]["rows"] / b["inner"]["seconds"]),
                 "project_peak_mib": p["peak_tree_rss_mib"],
                 "baseline_peak_mib": b["peak_tree_rss_mib"]})
         if "sdv" in size:
@@ -293,6 +303,11 @@ def targets(sizes: list[dict[str, Any]], full: dict[str, Any] | None) -> list[di
             value = ratio(get(large), get(small))
             add(f"{stage}: time(1M) / time(100k)", value, 12.0,
                 None if value is None else value <= 12.0, "project side")
+    year = next((s for s in sizes if "year_run" in s), None)
+    if year:
+        peak = year["year_run"]["peak_tree_rss_mib"]
+        add(f"year run ({year['rows']:,} rows, ingestion -> modeling): peak RSS (MiB)", peak,
+            4096, peak <= 4096, f"{year['year_run']['seconds']} s, default settings")
     if full:
         value = round(full["seconds"], 1)
         add("kedro run, default sample (s)", value, 300, value <= 300, "make run's kedro run")
@@ -343,6 +358,13 @@ def write_results(payload: dict[str, Any], rows, items) -> None:
     md = [f"# Benchmark results ({meta['date']})", "", intro, "",
           "## Project vs single-process baseline", "", *table_lines(rows), "",
           "## Targets (issue 12)", "", *target_lines(items), ""]
+    extra = payload.get("separate_measurements") or []
+    if extra:  # measured after the run by hand, with the command given; not part of the suite
+        md += ["## Measured separately, right after this run", "",
+               "| what | seconds | peak tree MiB | environment | how |", "|---|---|---|---|---|"]
+        md += [f"| {e['label']} | {e['seconds']} | {e['peak_tree_rss_mib']:,} | {e['env']} | "
+               f"{e['how']} |" for e in extra]
+        md.append("")
     (RESULTS / "latest.md").write_text("\n".join(md))
     print(f"wrote {RESULTS / 'latest.json'} and {RESULTS / 'latest.md'}")
 
@@ -355,11 +377,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     parser.add_argument("--no-full-run", action="store_true",
                         help="skip stage 6 (and so the scoring stage, which needs its champion)")
+    parser.add_argument("--year-run", metavar="SIZE", default=None,
+                        help="also run ingestion through modeling in one kedro run at SIZE "
+                             "(one of --sizes) and report its peak memory")
+    parser.add_argument("--render", type=Path, metavar="JSON", default=None,
+                        help="only rebuild the tables and results files from a saved JSON")
     return parser.parse_args(argv)
+
+
+def render(path: Path) -> int:
+    """Rebuild the tables and the results files from a saved ``latest.json``'s measurements
+    (after a change to how they are summarised; nothing is measured again)."""
+    payload = json.loads(path.read_text())
+    sizes, full = payload["sizes"], payload["full_run"]
+    rows, items = comparison_rows(sizes, full), targets(sizes, full)
+    print("\n".join(table_lines(rows)) + "\n\n" + "\n".join(target_lines(items)))
+    write_results({**payload, "comparison": rows, "targets": items}, rows, items)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        return render(args.render)
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="health-risk-suite-", dir="/tmp"))
     suite = Suite(workdir)
@@ -369,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
         full = None if args.no_full_run else full_run(suite)
         results = [one_size(suite, n, full and full["tracking_uri"], with_sdv=(i == 0))
                    for i, n in enumerate(sizes)]
+        if args.year_run:
+            size = next((r for r in results if r["rows"] == parse_size(args.year_run)), None)
+            if size is None:
+                print(f"--year-run {args.year_run} is not among --sizes: no year run")
+            else:
+                size["year_run"] = year_run(suite, suite.workdir / f"rows-{size['rows']}")
     finally:
         if args.workdir is None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
