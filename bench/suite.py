@@ -385,21 +385,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def render(path: Path) -> int:
-    """Rebuild the tables and the results files from a saved ``latest.json``'s measurements
-    (after a change to how they are summarised; nothing is measured again)."""
-    payload = json.loads(path.read_text())
+def publish(payload: dict[str, Any]) -> None:
+    """Summarise a run's measurements (``sizes``, ``full_run``): print the two tables and
+    write both results files."""
     sizes, full = payload["sizes"], payload["full_run"]
     rows, items = comparison_rows(sizes, full), targets(sizes, full)
-    print("\n".join(table_lines(rows)) + "\n\n" + "\n".join(target_lines(items)))
+    print("\n" + "\n".join(table_lines(rows)) + "\n\n" + "\n".join(target_lines(items)))
     write_results({**payload, "comparison": rows, "targets": items}, rows, items)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.render:
-        return render(args.render)
+    if args.render:  # after a change to how measurements are summarised; nothing is re-run
+        publish(json.loads(args.render.read_text()))
+        return 0
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="health-risk-suite-", dir="/tmp"))
     suite = Suite(workdir)
@@ -418,13 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.workdir is None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    rows, items = comparison_rows(results, full), targets(results, full)
-    print("\n" + "\n".join(table_lines(rows)) + "\n\n" + "\n".join(target_lines(items)))
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "sizes": sizes, "sizes_arg": args.sizes,
             "seconds": round(time.perf_counter() - start, 1), "load_start": load_start,
             "load_end": load_average(), **machine()}
-    write_results({"meta": meta, "comparison": rows, "targets": items, "sizes": results,
-                   "full_run": full, "commands": suite.records}, rows, items)
+    publish({"meta": meta, "sizes": results, "full_run": full, "commands": suite.records})
     return 0
 
 

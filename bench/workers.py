@@ -312,7 +312,8 @@ def sklearn_model(name: str, numeric: list[str], categorical: list[str]):
         n_estimators=TREES, max_depth=DEPTH, n_jobs=-1, random_state=42))
 
 
-def _pandas_features(path: str, numeric: list[str], categorical: list[str]):
+def read_feature_table(path: str, categorical: list[str]):
+    """A feature table as pandas, categorical nulls as None (what the encoders expect)."""
     import pandas as pd
 
     frame = pd.read_parquet(path)
@@ -325,8 +326,8 @@ def train_baseline(split_dir: str, spec: str, model_out: str, candidates: list[s
     from sklearn.metrics import roc_auc_score
 
     numeric, categorical = feature_lists(spec)
-    train = _pandas_features(f"{split_dir}/train", numeric, categorical)
-    test = _pandas_features(f"{split_dir}/test", numeric, categorical)
+    train = read_feature_table(f"{split_dir}/train", categorical)
+    test = read_feature_table(f"{split_dir}/test", categorical)
     columns = numeric + categorical
     fits = {}
     for name in candidates:
@@ -380,7 +381,7 @@ def score_baseline(features: str, model: str, out: str, spec: str) -> dict:
     timer = Timer()
     pipeline = timer.lap("load_model", lambda: pickle.loads(Path(model).read_bytes()))
     start = time.perf_counter()
-    frame = _pandas_features(features, numeric, categorical)
+    frame = read_feature_table(features, categorical)
     score = pipeline.predict_proba(frame[numeric + categorical])[:, 1]
     pq.write_table(pa.table({"id": frame["id"], "score": score}), out)
     return {"seconds": time.perf_counter() - start, "rows": len(frame), "laps": timer.laps}

@@ -24,8 +24,7 @@ class CachedSparkMemoryDataset(MemoryDataset):
         super().__init__(copy_mode="assign", metadata=metadata)
 
     def _release(self) -> None:
-        data = getattr(self, "_data", None)
-        if getattr(data, "is_cached", False):
-            data.unpersist(blocking=False)
+        if getattr(self._data, "is_cached", False):  # a cached DataFrame (not _EMPTY, not data)
+            self._data.unpersist(blocking=False)
             logger.debug("unpersisted a released cached DataFrame")
         super()._release()
