@@ -190,7 +190,8 @@ def spark_settings() -> dict[str, Any]:
 
 def assemble(spark, train_pd, test_pd, numeric: list[str]):
     """Fit the project's preprocessing on train; return cached (features, label) frames."""
-    from health_risk.pipelines.modeling.estimators import FEATURES, LABEL, fit_preprocessing
+    from health_risk.core.columns import FEATURES, LABEL
+    from health_risk.core.estimators import fit_preprocessing
 
     train_raw = spark.createDataFrame(train_pd)
     test_raw = spark.createDataFrame(test_pd)
@@ -223,7 +224,7 @@ def make_fitters(args, train, X_train, y_train):
     from sklearn.ensemble import HistGradientBoostingClassifier
     from xgboost.spark import SparkXGBClassifier
 
-    from health_risk.pipelines.modeling.estimators import FEATURES, LABEL
+    from health_risk.core.columns import FEATURES, LABEL
 
     def gbt():
         return GBTClassifier(featuresCol=FEATURES, labelCol=LABEL, maxIter=args.trees,
@@ -376,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
           f"train {len(train_pd):,}, test {len(test_pd):,} ({time.perf_counter() - t0:.1f} s)",
           flush=True)
 
-    from health_risk.hooks import build_spark_session
+    from health_risk.spark.session import build_spark_session
 
     settings = spark_settings()
     spark = build_spark_session(settings, app_name="health-risk-bench-boosting")

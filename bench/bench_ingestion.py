@@ -8,7 +8,7 @@ What is measured (wall-clock seconds, ``time.perf_counter``), in this order:
 
 * **generate / write XPORT** (in a fresh subprocess): ``generate_brfss_survey`` for ``--rows``
   rows, then ``SasXportDataset.save`` writes a genuine XPORT v5 file into the work dir.
-* **spark session start**: ``health_risk.hooks.build_spark_session`` plus one tiny query, so JVM
+* **spark session start**: ``health_risk.spark.session.build_spark_session`` plus one tiny query, so JVM
   start-up is not charged to the first stage.
 * **a. staged load**: ``SasXportDataset.load()`` (chunked ``pandas.read_sas`` -> parquet staging
   -> ``spark.read.parquet``) and then one action that decodes every column of every row
@@ -324,7 +324,7 @@ def spark_settings(workdir: Path, extra: list[str] | None = None) -> dict[str, A
 
 
 def start_spark(settings: dict[str, Any]):
-    from health_risk.hooks import build_spark_session
+    from health_risk.spark.session import build_spark_session
 
     spark = build_spark_session(settings, app_name="health-risk-bench")
     spark.range(1).count()  # first query: class loading and code generation warm-up

@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from health_risk.datasets import SasXportDataset
-    from health_risk.hooks import build_spark_session
     from health_risk.pipelines.ingestion.nodes import flag_invalid_rows, normalise_columns
     from health_risk.pipelines.sample_data.brfss_generator import generate_brfss_survey
+    from health_risk.spark.session import build_spark_session
 
     spark = build_spark_session({"spark.master": "local[2]", "spark.ui.enabled": False,
                                  "spark.sql.shuffle.partitions": 8,

@@ -51,7 +51,7 @@ class Timer:
 
 def project_config(key: str) -> dict[str, Any]:
     from health_risk import settings
-    from health_risk.config_loader import StudyConfigLoader
+    from health_risk.framework.config_loader import StudyConfigLoader
 
     return StudyConfigLoader(str(ROOT / "conf"), **settings.CONFIG_LOADER_ARGS)[key]
 
@@ -61,7 +61,7 @@ def study_params(block: str) -> dict[str, Any]:
 
 
 def spark_session():
-    from health_risk.hooks import build_spark_session
+    from health_risk.spark.session import build_spark_session
 
     spark = build_spark_session(project_config("spark"), app_name="health-risk-bench")
     spark.range(1).count()  # JVM and first-query warm-up are not charged to the stage
@@ -180,12 +180,12 @@ PANDAS_STEPS = {"recode": _recode, "bin": _bin, "count_equal": _count_equal,
 
 
 def pandas_features(validated, lookups: dict, params: dict):
-    """The feature table of ``health_risk.feature_table`` computed by pandas from the same
+    """The feature table of ``health_risk.core.features.table`` computed by pandas from the same
     configuration: derivations, id, label, exclusions, typed columns."""
     import pandas as pd
 
-    from health_risk.feature_table import output_columns
-    from health_risk.pipelines.feature_engineering.config import FeatureEngineeringConfig
+    from health_risk.core.features.config import FeatureEngineeringConfig
+    from health_risk.core.features.table import output_columns
 
     config = FeatureEngineeringConfig.model_validate(params)
     frame = validated
@@ -252,9 +252,9 @@ def train_project(features: str, spec: str, split_dir: str, candidates: list[str
     from pyspark.sql import functions as F
     from sklearn.metrics import roc_auc_score
 
-    from health_risk.pipelines.modeling.estimators import fit_configuration, xgboost_workers
-    from health_risk.pipelines.modeling.split import assign_split
-    from health_risk.scoring import collect_scores
+    from health_risk.core.estimators import fit_configuration, xgboost_workers
+    from health_risk.core.scoring import collect_scores
+    from health_risk.core.split import assign_split
 
     spark = spark_session()
     split = study_params("split")

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from health_risk.studies import StudyRegistry, parse_registry, stamp_study_identity
+from health_risk.core.studies import StudyRegistry, parse_registry
+from health_risk.framework.config_loader import stamp_study_identity
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
 PARAMETERS = CONF / "parameters"

@@ -1,4 +1,4 @@
-"""Reference profiles, PSI and KS (health_risk.drift)."""
+"""Reference profiles, PSI and KS (health_risk.core.drift)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from health_risk.drift import build_profile, compare
+from health_risk.core.drift import build_profile, compare
 
 
 def _frame(spark, n, seed, age_mean=50.0, smoker=(0.2, 0.7, 0.1)):

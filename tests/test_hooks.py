@@ -16,7 +16,7 @@ def test_sigterm_ends_the_kedro_run_and_its_children_as_killed(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal, time
         import mlflow
-        from health_risk.hooks import RunTerminationHooks
+        from health_risk.framework.hooks.run_termination import RunTerminationHooks
 
         mlflow.set_tracking_uri({uri!r})
         mlflow.set_experiment("killed-run")
@@ -26,7 +26,7 @@ def test_sigterm_ends_the_kedro_run_and_its_children_as_killed(tmp_path):
         child = mlflow.MlflowClient().create_run(
             parent.info.experiment_id, tags={{"mlflow.parentRunId": parent.info.run_id}},
             run_name="tuning trial")  # a trial running in another thread
-        print(parent.info.run_id, child.info.run_id, flush=True)
+        print("RUNS", parent.info.run_id, child.info.run_id, flush=True)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(30)
     """)
@@ -35,7 +35,10 @@ def test_sigterm_ends_the_kedro_run_and_its_children_as_killed(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True,
                           text=True, timeout=120, env=env)
     assert done.returncode == 128 + signal.SIGTERM, done.stderr
-    parent_id, child_id = done.stdout.split()
+    # Importing kedro-mlflow (the hooks package places its hook) configures Kedro's logging,
+    # which may print to stdout first: read the line the script printed.
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("RUNS "))
+    parent_id, child_id = line.split()[1:]
     client = mlflow.MlflowClient(tracking_uri=uri)
     assert client.get_run(parent_id).info.status == "KILLED"
     assert client.get_run(child_id).info.status == "KILLED"
@@ -45,8 +48,8 @@ def test_a_run_refused_before_its_nodes_ends_failed_not_running(tmp_path, monkey
     import pytest
     from kedro.io import DataCatalog, MemoryDataset
 
-    from health_risk.config_validation import ParameterError
-    from health_risk.hooks import ParameterValidationHooks
+    from health_risk.core.errors import ParameterError
+    from health_risk.framework.hooks.validation import ParameterValidationHooks
 
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # left by earlier sessions
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")

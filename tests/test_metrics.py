@@ -1,4 +1,4 @@
-"""Headline metrics and their bootstrap intervals (health_risk.metrics)."""
+"""Headline metrics and their bootstrap intervals (health_risk.core.metrics)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from health_risk.metrics import bootstrap_intervals, with_interval_text
+from health_risk.core.metrics import bootstrap_intervals, with_interval_text
 
 
 def _scores(n=2000, seed=1):
@@ -78,7 +78,7 @@ def test_vectorised_metrics_equal_sklearn_replicate_by_replicate(ties):
     scores too (an isotonic calibrator outputs a step function)."""
     from sklearn.metrics import average_precision_score, r2_score
 
-    from health_risk.metrics import _SCORE_METRICS
+    from health_risk.core.metrics import _SCORE_METRICS
 
     rng = np.random.default_rng(5)
     y = (rng.random((30, 80)) < 0.3).astype(float)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from health_risk.config_validation import ParameterError, validate_parameters
+from health_risk.core.errors import ParameterError
+from health_risk.core.studies import StudyRegistryError, parse_registry
+from health_risk.framework.validation import validate_parameters
 from health_risk.pipeline_registry import register_pipelines
-from health_risk.studies import StudyRegistryError, parse_registry
 
 from .committed_config import CONF, committed_params, committed_registry
 
@@ -34,7 +35,7 @@ def _between_groups(pipeline) -> set[str]:
 
 def test_every_pipeline_has_one_namespace_per_registered_study():
     from health_risk import settings
-    from health_risk.config_loader import set_active_loader
+    from health_risk.framework.config_loader import set_active_loader
 
     # What the registry hook does when a session starts on the repository (base env).
     set_active_loader(settings.CONFIG_LOADER_CLASS(conf_source=str(CONF.parent), env="base",
@@ -48,8 +49,8 @@ def test_every_pipeline_has_one_namespace_per_registered_study():
 
 
 def test_collapsed_default_flowchart_has_at_most_ten_datasets_between_groups():
+    from health_risk.core.studies import PIPELINES
     from health_risk.pipelines.reporting.pipeline import create_pipeline as reporting
-    from health_risk.studies import PIPELINES
 
     registry = committed_registry()
     default = sum((__import__(f"health_risk.pipelines.{name}", fromlist=["create_pipeline"])
@@ -98,7 +99,7 @@ def test_blocks_and_registry_must_agree_before_the_run():
 
 
 def test_a_block_naming_another_study_is_refused():
-    from health_risk.studies import stamp_study_identity
+    from health_risk.framework.config_loader import stamp_study_identity
 
     raw = committed_params()
     copied = {**raw, "stroke": {**raw["stroke"], "modeling": {**raw["stroke"]["modeling"],

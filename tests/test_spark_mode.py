@@ -7,9 +7,11 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline, node
 
-from health_risk.hooks import refuse_classic_only_nodes
+from health_risk.framework.hooks.spark import refuse_classic_only_nodes
 from health_risk.pipeline_registry import register_pipelines
-from health_risk.spark_mode import (
+from health_risk.spark.mode import (
+    CLASSIC_SPARK,
+    FITS_CANDIDATES,
     ClassicSparkRequired,
     classic_only_components,
     connect_settings,
@@ -59,7 +61,8 @@ def test_a_run_over_connect_is_refused_before_its_nodes_naming_each(tmp_path, mo
     params = modeling_params("regression", candidates_to_run="linear+xgboost")
     params["candidates"]["xgboost"] = {"n_trials": 1, "fixed": {"n_estimators": 5}}
     catalog = DataCatalog(datasets={"params:toy.modeling": MemoryDataset(params)})
-    pipeline = Pipeline([node(lambda x: x, "a", "b", name="train_candidates", namespace="toy"),
+    pipeline = Pipeline([node(lambda x: x, "a", "b", name="train_candidates", namespace="toy",
+                              tags=[FITS_CANDIDATES]),
                          node(lambda x: x, "b", "c", name="split_dataset", namespace="toy")])
     with pytest.raises(ClassicSparkRequired) as refused:
         refuse_classic_only_nodes(pipeline, catalog)
@@ -73,9 +76,10 @@ def test_a_run_over_connect_is_refused_before_its_nodes_naming_each(tmp_path, mo
 
 
 def test_the_spark_hook_refuses_before_it_builds_a_connect_session(monkeypatch):
-    from health_risk.hooks import SparkHooks
+    from health_risk.framework.hooks.spark import SparkHooks
 
     monkeypatch.setenv("SPARK_REMOTE", "sc://127.0.0.1:1")  # nothing listens: never reached
-    pipeline = Pipeline([node(lambda x: x, "a", "b", name="register_model", namespace="toy")])
+    pipeline = Pipeline([node(lambda x: x, "a", "b", name="register_model", namespace="toy",
+                              tags=[CLASSIC_SPARK])])
     with pytest.raises(ClassicSparkRequired, match="toy.register_model: mlflow.spark"):
         SparkHooks().before_pipeline_run({}, pipeline, DataCatalog())

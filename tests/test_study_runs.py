@@ -12,8 +12,8 @@ from kedro.pipeline import Pipeline, node
 from kedro.runner import SequentialRunner, ThreadRunner
 
 from health_risk.datasets import JsonReportDataset
-from health_risk.hooks import StudyRunHooks
-from health_risk.study_runs import STUDY_RUNS, flatten_params, study_params
+from health_risk.framework.hooks.study_runs import StudyRunHooks
+from health_risk.framework.study_runs import STUDY_RUNS, flatten_params, study_params
 
 
 class KedroMlflowLike:

@@ -15,8 +15,8 @@ import pkgutil
 from kedro.pipeline import Pipeline
 
 from health_risk import pipelines as pipeline_packages
-from health_risk.config_loader import active_registry
-from health_risk.studies import PIPELINES
+from health_risk.core.studies import PIPELINES
+from health_risk.framework.config_loader import active_registry
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -10,16 +10,17 @@ from pydantic import ValidationError
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from health_risk.config_validation import ParameterError, validate_parameters
-from health_risk.pipelines.feature_engineering.config import FeatureEngineeringConfig
-from health_risk.pipelines.feature_engineering.derivations import DerivationError, apply_step
+from health_risk.core.errors import ParameterError
+from health_risk.core.features.config import FeatureEngineeringConfig
+from health_risk.core.features.derivations import DerivationError, apply_step
+from health_risk.core.split import SplitConfig, is_train, train_fraction_expr
+from health_risk.framework.validation import validate_parameters
 from health_risk.pipelines.feature_engineering.nodes import (
     build_feature_report,
     build_feature_table,
     derive_primary,
 )
 from health_risk.pipelines.feature_engineering.selection import rank_features, training_sample
-from health_risk.split_rule import SplitConfig, is_train, train_fraction_expr
 
 from ...committed_config import committed_params, committed_registry, studies_running
 

@@ -10,6 +10,8 @@ from pyspark.ml import Pipeline
 from pyspark.ml.classification import LogisticRegression
 from pyspark.sql import functions as F
 
+from health_risk.core.columns import FEATURES, LABEL
+from health_risk.core.estimators import preprocessing_stages
 from health_risk.datasets.mlflow_registry import ChampionModel
 from health_risk.pipelines.inference.nodes import (
     RISK_TIER,
@@ -23,7 +25,6 @@ from health_risk.pipelines.inference.nodes import (
     validate_batch,
 )
 from health_risk.pipelines.ingestion.nodes import DataQualityError
-from health_risk.pipelines.modeling.estimators import FEATURES, LABEL, preprocessing_stages
 from health_risk.pipelines.modeling.nodes import build_reference_profile, split_dataset
 from health_risk.pipelines.synthetic_data.nodes import (
     fit_synthesizer,
@@ -181,7 +182,7 @@ def test_latest_batch_is_chosen_and_unknown_batch_named(spark, stroke_tables, ch
 
 
 def test_risk_tiers_cut_at_reference_quantiles(champion):
-    from health_risk.pipelines.inference.config import RiskTierConfig
+    from health_risk.core.risk_tiers import RiskTierConfig
 
     quantiles = champion.reference_profile["columns"]["score"]["quantiles"]
     edges = tier_edges(RiskTierConfig(edges=[0.5, 0.9], labels=["a", "b", "c"]),

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 from pyspark.sql import types as T
 
-from health_risk.pipelines.ingestion.config import IngestionConfig, normalise_name
+from health_risk.core.contract.config import IngestionConfig, normalise_name
 from health_risk.pipelines.ingestion.nodes import (
     DataQualityError,
     build_validation_report,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from health_risk.pipelines.modeling.estimators import build_estimator, task_slots, xgboost_workers
+from health_risk.core.estimators import build_estimator, task_slots, xgboost_workers
 
 
 def test_workers_follow_the_task_slots_and_never_exceed_them(spark):

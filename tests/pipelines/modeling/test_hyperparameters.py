@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from health_risk.pipelines.modeling.config import ModelingConfig
+from health_risk.core.modeling_config import ModelingConfig
 from health_risk.pipelines.modeling.hyperparameters import (
     HyperparameterError,
     check_hyperparameters,

@@ -10,16 +10,16 @@ from pyspark.ml.feature import ImputerModel
 from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
+from health_risk.core.estimators import expanded_feature_names
+from health_risk.core.modeling_config import ModelingConfig
+from health_risk.core.scoring import collect_scores
 from health_risk.pipelines.modeling import nodes
-from health_risk.pipelines.modeling.config import ModelingConfig
-from health_risk.pipelines.modeling.estimators import expanded_feature_names
 from health_risk.pipelines.modeling.evaluation import (
     choose_threshold,
     classification_metrics,
     reliability_curve,
 )
 from health_risk.pipelines.modeling.registry import CHAMPION, decide_promotion, prune_versions
-from health_risk.scoring import collect_scores
 
 from .toy_features import SPLIT, feature_spec, modeling_params
 

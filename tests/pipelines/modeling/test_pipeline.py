@@ -7,9 +7,9 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from health_risk.core.studies import parse_registry
 from health_risk.datasets import ChampionModelDataset
 from health_risk.pipelines.modeling.pipeline import create_pipeline
-from health_risk.studies import parse_registry
 
 from .toy_features import SPLIT, feature_spec, modeling_params
 

@@ -56,7 +56,7 @@ def project_catalog():
                                           env="base", **settings.CONFIG_LOADER_ARGS)
     catalog = settings.DATA_CATALOG_CLASS.from_config(loader["catalog"],
                                                       credentials=loader["credentials"])
-    from health_risk.config_loader import set_active_loader
+    from health_risk.framework.config_loader import set_active_loader
 
     set_active_loader(loader)  # as the registry hook does for a session on this conf
     names = set()

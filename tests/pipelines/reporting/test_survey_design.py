@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from health_risk.core.survey_design import design_standard_errors
 from health_risk.pipelines.reporting.aggregates import aggregate_table
 from health_risk.pipelines.reporting.config import AggregateSpec
-from health_risk.pipelines.reporting.survey_design import design_standard_errors
 
 
 def _design(seed=11) -> pd.DataFrame:

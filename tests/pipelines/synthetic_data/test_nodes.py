@@ -10,7 +10,8 @@ import pytest
 from pyspark.sql import functions as F
 from scipy import stats
 
-from health_risk.pipelines.ingestion.config import ColumnRule
+from health_risk.core.columns import BATCH_CREATED_AT, BATCH_ID
+from health_risk.core.contract.config import ColumnRule
 from health_risk.pipelines.modeling.nodes import split_dataset
 from health_risk.pipelines.synthetic_data.conditional import StratifiedSynthesizer
 from health_risk.pipelines.synthetic_data.config import ShiftConfig
@@ -26,12 +27,7 @@ from health_risk.pipelines.synthetic_data.nodes import (
     sample_utility_rows,
     select_synthesizer_rows,
 )
-from health_risk.pipelines.synthetic_data.schema import (
-    BATCH_CREATED_AT,
-    BATCH_ID,
-    SyntheticDataError,
-    batch_schema,
-)
+from health_risk.pipelines.synthetic_data.schema import SyntheticDataError, batch_schema
 from health_risk.pipelines.synthetic_data.shift import apply_shift
 
 NO_UTILITY = {"performed": False, "reason": "not measured in this test"}

@@ -1,6 +1,5 @@
 """The feature_engineering pipeline."""
 
-from health_risk.pipelines import lazy_create_pipeline
+from health_risk.pipelines.feature_engineering.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]
-__getattr__ = lazy_create_pipeline(__name__)

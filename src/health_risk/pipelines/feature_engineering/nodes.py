@@ -13,25 +13,20 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-# derive_primary and build_feature_table are shared with inference (health_risk.feature_table).
-from health_risk.feature_table import (
+from health_risk.core.columns import EXCLUDED_REASON, ID, LABEL, WEIGHT
+from health_risk.core.features.config import FeatureEngineeringConfig, JoinStep
+from health_risk.core.features.derivations import (
+    DerivationError,
+)
+
+# derive_primary and build_feature_table are shared with inference (health_risk.core.features.table).
+from health_risk.core.features.table import (
     EXCLUSION_REASONS,
     TARGET_REASONS,
     build_feature_table,
     derive_primary,
     feature_columns,
     output_columns,
-)
-from health_risk.pipelines.feature_engineering.config import (
-    EXCLUDED_REASON,
-    ID,
-    LABEL,
-    WEIGHT,
-    FeatureEngineeringConfig,
-    JoinStep,
-)
-from health_risk.pipelines.feature_engineering.derivations import (
-    DerivationError,
 )
 
 logger = logging.getLogger(__name__)

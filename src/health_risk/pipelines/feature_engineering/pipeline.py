@@ -8,13 +8,13 @@ registry's ``references`` (``census`` becomes the input ``census_table`` = ``cen
 
 from kedro.pipeline import Node, Pipeline
 
+from health_risk.core.studies import Study, StudyRegistry, per_study
 from health_risk.pipelines.feature_engineering.nodes import (
     build_feature_report,
     build_feature_table,
     derive_primary,
 )
 from health_risk.pipelines.feature_engineering.selection import rank_features
-from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
 
 
 def template(study: Study) -> Pipeline:
@@ -35,5 +35,5 @@ def template(study: Study) -> Pipeline:
     )
 
 
-def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
-    return per_study(registry_or_active(studies), "feature_engineering", template)
+def create_pipeline(studies: StudyRegistry, **kwargs) -> Pipeline:
+    return per_study(studies, "feature_engineering", template)

@@ -17,14 +17,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
-from health_risk.pipelines.feature_engineering.config import (
-    ID,
-    LABEL,
-    WEIGHT,
-    FeatureEngineeringConfig,
-    LeakageError,
-)
-from health_risk.split_rule import SplitConfig, is_train, stratified_position_expr
+from health_risk.core.columns import ID, LABEL, WEIGHT
+from health_risk.core.features.config import FeatureEngineeringConfig, LeakageError
+from health_risk.core.split import SplitConfig, is_train, stratified_position_expr
 
 logger = logging.getLogger(__name__)
 

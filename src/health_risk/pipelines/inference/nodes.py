@@ -16,29 +16,24 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.datasets.mlflow_registry import ChampionModel
-from health_risk.drift import compare
-from health_risk.feature_table import derive_primary, feature_columns, output_columns
-from health_risk.metrics import classification_metrics, regression_metrics
-from health_risk.pipelines.feature_engineering.config import (
-    ID,
-    LABEL,
-    WEIGHT,
-    FeatureEngineeringConfig,
-)
-from health_risk.pipelines.inference.config import InferenceConfig
-from health_risk.pipelines.inference.validation import batch_contract
-from health_risk.pipelines.synthetic_data.schema import BATCH_CREATED_AT, BATCH_ID
-from health_risk.risk_tiers import RISK_TIER, tier_column, tier_edges
-from health_risk.row_contract import (
+from health_risk.core.columns import BATCH_CREATED_AT, BATCH_ID, ID, LABEL, RISK_TIER, SCORE, WEIGHT
+from health_risk.core.contract.rows import (
     RAW_RECORD,
     REASONS,
-    DataQualityError,
     extract_quarantine,
     flag_invalid_rows,
     normalise_columns,
 )
-from health_risk.scoring import SCORE, score
+from health_risk.core.drift import compare
+from health_risk.core.errors import DataQualityError
+from health_risk.core.features.config import FeatureEngineeringConfig
+from health_risk.core.features.table import derive_primary, feature_columns, output_columns
+from health_risk.core.metrics import classification_metrics, regression_metrics
+from health_risk.core.risk_tiers import tier_column, tier_edges
+from health_risk.core.scoring import score
+from health_risk.datasets.mlflow_registry import ChampionModel
+from health_risk.pipelines.inference.config import InferenceConfig
+from health_risk.pipelines.inference.validation import batch_contract
 
 logger = logging.getLogger(__name__)
 

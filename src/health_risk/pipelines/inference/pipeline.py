@@ -6,6 +6,7 @@ Each namespace scores the latest batch of ``<study>.synthetic_batches`` (or the 
 
 from kedro.pipeline import Node, Pipeline
 
+from health_risk.core.studies import Study, StudyRegistry, per_study
 from health_risk.pipelines.inference.nodes import (
     build_batch_features,
     extract_batch_quarantine,
@@ -15,10 +16,10 @@ from health_risk.pipelines.inference.nodes import (
     summarise_batch,
     validate_batch,
 )
-from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
 
 INGESTION, FEATURES, INFERENCE = ("params:ingestion", "params:feature_engineering",
                                   "params:inference")
+from health_risk.spark.mode import CLASSIC_SPARK
 
 
 def template(study: Study) -> Pipeline:
@@ -34,7 +35,7 @@ def template(study: Study) -> Pipeline:
         Node(build_batch_features, feature_inputs, "batch_features",
              name="build_batch_features"),
         Node(score_batch, ["batch_features", "champion_model", "batch_info", FEATURES,
-                           INFERENCE], "predictions", name="score_batch"),
+                           INFERENCE], "predictions", name="score_batch", tags=[CLASSIC_SPARK]),
         Node(summarise_batch, ["batch_flagged", "predictions", "batch_quarantine",
                                "champion_model", "batch_info", "batch_audit", INFERENCE],
              ["inference_report", "inference_metrics"], name="summarise_batch"),
@@ -44,5 +45,5 @@ def template(study: Study) -> Pipeline:
     ])
 
 
-def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
-    return per_study(registry_or_active(studies), "inference", template)
+def create_pipeline(studies: StudyRegistry, **kwargs) -> Pipeline:
+    return per_study(studies, "inference", template)

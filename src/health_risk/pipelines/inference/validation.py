@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from health_risk.pipelines.feature_engineering.config import FeatureEngineeringConfig
-from health_risk.pipelines.ingestion.config import IngestionConfig
+from health_risk.core.contract.config import IngestionConfig
+from health_risk.core.features.config import FeatureEngineeringConfig
 
 DECODING = {"missing_codes": [], "zero_codes": [], "implied_decimals": 0}
 

@@ -14,20 +14,19 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.datasets.lineage import skipped_records, sources_of
-from health_risk.pipelines.ingestion.config import IngestionConfig
-from health_risk.pipelines.ingestion.schemas import validate_with_pandera
+from health_risk.core.contract.config import IngestionConfig
 
 # The row-level nodes live in the shared contract module (inference applies them to batches).
-from health_risk.row_contract import (  # noqa: F401  (re-exported node functions)
+from health_risk.core.contract.rows import (
     RAW_RECORD,
     REASONS,
-    DataQualityError,
-    _source_of,
     extract_quarantine,
     flag_invalid_rows,
     normalise_columns,
 )
+from health_risk.core.errors import DataQualityError
+from health_risk.datasets.lineage import skipped_records, sources_of
+from health_risk.pipelines.ingestion.schemas import validate_with_pandera
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ between studies (format, columns, codes, rules) is catalog and configuration.
 
 from kedro.pipeline import Node, Pipeline
 
+from health_risk.core.studies import Study, StudyRegistry, per_study
 from health_risk.pipelines.ingestion.nodes import (
     build_validation_report,
     extract_quarantine,
@@ -14,7 +15,6 @@ from health_risk.pipelines.ingestion.nodes import (
     normalise_columns,
     publish_validated_table,
 )
-from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
 
 
 def template(study: Study | None = None) -> Pipeline:
@@ -37,5 +37,5 @@ def template(study: Study | None = None) -> Pipeline:
     )
 
 
-def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
-    return per_study(registry_or_active(studies), "ingestion", template)
+def create_pipeline(studies: StudyRegistry, **kwargs) -> Pipeline:
+    return per_study(studies, "ingestion", template)

@@ -12,7 +12,7 @@ import json
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from health_risk.pipelines.ingestion.config import ColumnRule, IngestionConfig
+from health_risk.core.contract.config import ColumnRule, IngestionConfig
 
 SPARK_TYPES = {"int": T.IntegerType(), "double": T.DoubleType(), "string": T.StringType()}
 

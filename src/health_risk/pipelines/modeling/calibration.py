@@ -18,14 +18,9 @@ from pyspark.ml.regression import IsotonicRegression
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.pipelines.modeling.estimators import LABEL
-from health_risk.scoring import (
-    CALIBRATED,
-    PLATT_PROBABILITY,
-    SCORE,
-    collect_scores,
-)
-from health_risk.split_rule import train_fraction_expr
+from health_risk.core.columns import CALIBRATED, LABEL, PLATT_PROBABILITY, SCORE
+from health_risk.core.scoring import collect_scores
+from health_risk.core.split import train_fraction_expr
 
 METHODS = ("isotonic", "platt")
 

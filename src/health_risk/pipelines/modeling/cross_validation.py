@@ -20,12 +20,12 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.metrics import classification_metrics, regression_metrics
-from health_risk.pipelines.modeling.config import ModelingConfig
-from health_risk.pipelines.modeling.estimators import LABEL, fit_configuration, xgboost_workers
-from health_risk.pipelines.modeling.split import SPLIT
-from health_risk.scoring import SCORE, collect_scores
-from health_risk.split_rule import stratified_position_expr
+from health_risk.core.columns import LABEL, SCORE, SPLIT
+from health_risk.core.estimators import fit_configuration, xgboost_workers
+from health_risk.core.metrics import classification_metrics, regression_metrics
+from health_risk.core.modeling_config import ModelingConfig
+from health_risk.core.scoring import collect_scores
+from health_risk.core.split import stratified_position_expr
 
 FOLD = "__fold"
 REPORTED = {"classification": ("roc_auc", "pr_auc"), "regression": ("rmse", "mae", "r2")}

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from health_risk.metrics import (
+from health_risk.core.metrics import (
     EPS,
     bootstrap_intervals,
     classification_metrics,
     regression_metrics,
 )
-from health_risk.pipelines.modeling.config import UncertaintyConfig
+from health_risk.core.modeling_config import UncertaintyConfig
 
 
 def choose_threshold(y: np.ndarray, p: np.ndarray, strategy: str = "max_f1",

@@ -19,15 +19,16 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.pipelines.modeling.estimators import FEATURES, expanded_feature_names
-from health_risk.spark_mode import TREE_SHAP_REASON, require_classic
+from health_risk.core.columns import FEATURES
+from health_risk.core.estimators import expanded_feature_names
+from health_risk.spark.mode import TREE_SHAP_REASON, require_classic
 
 logger = logging.getLogger(__name__)
 
 
 def _estimator_stage(model: PipelineModel):
     """(preprocessing, estimator): the stages before and at the estimator, calibrator dropped."""
-    from health_risk.pipelines.modeling.estimators import FEATURES
+    from health_risk.core.columns import FEATURES
 
     stages = list(model.stages)
     # The estimator is the last stage reading the assembled feature vector.

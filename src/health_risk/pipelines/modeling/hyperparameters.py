@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from health_risk.pipelines.modeling.config import ModelingConfig
-from health_risk.pipelines.modeling.estimators import build_estimator
+from health_risk.core.estimators import build_estimator
+from health_risk.core.modeling_config import ModelingConfig
 
 
 class HyperparameterError(ValueError):

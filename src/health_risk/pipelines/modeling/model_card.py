@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from health_risk.metrics import with_interval_text
-from health_risk.pipelines.modeling.config import ModelingConfig
+from health_risk.core.metrics import with_interval_text
+from health_risk.core.modeling_config import ModelingConfig
 
 
 def _number(value: Any) -> str:

@@ -15,9 +15,18 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.drift import build_profile
-from health_risk.metrics import bootstrap_intervals, weighted_classification_metrics
-from health_risk.pipelines.feature_engineering.config import WEIGHT
+from health_risk.core.columns import CLASS_WEIGHT, LABEL, SCORE, SPLIT, WEIGHT
+from health_risk.core.drift import build_profile
+from health_risk.core.estimators import (
+    balanced_class_weight,
+    fit_preprocessing,
+    needs_scaling,
+    xgboost_workers,
+)
+from health_risk.core.metrics import bootstrap_intervals, weighted_classification_metrics
+from health_risk.core.modeling_config import ModelingConfig, higher_is_better
+from health_risk.core.scoring import collect_scores, score
+from health_risk.core.split import SplitConfig, assign_split
 from health_risk.pipelines.modeling import plots
 from health_risk.pipelines.modeling.calibration import (
     calibrator,
@@ -25,16 +34,7 @@ from health_risk.pipelines.modeling.calibration import (
     cross_fitted_brier,
     with_calibrator,
 )
-from health_risk.pipelines.modeling.config import ModelingConfig, higher_is_better
 from health_risk.pipelines.modeling.cross_validation import cross_validate
-from health_risk.pipelines.modeling.estimators import (
-    CLASS_WEIGHT,
-    LABEL,
-    balanced_class_weight,
-    fit_preprocessing,
-    needs_scaling,
-    xgboost_workers,
-)
 from health_risk.pipelines.modeling.evaluation import (
     choose_threshold,
     classification_metrics,
@@ -49,15 +49,12 @@ from health_risk.pipelines.modeling.registry import (
     log_and_register,
     prune_versions,
 )
-from health_risk.pipelines.modeling.split import SPLIT, assign_split
 from health_risk.pipelines.modeling.tuning import (
     Prepared,
     TrialLogger,
     TuningBudget,
     tune_candidate,
 )
-from health_risk.scoring import SCORE, collect_scores, score
-from health_risk.split_rule import SplitConfig
 
 logger = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from health_risk.core.studies import Study, StudyRegistry, per_study
 from health_risk.pipelines.modeling.model_card import build_model_card
 from health_risk.pipelines.modeling.nodes import (
     build_reference_profile,
@@ -14,7 +15,7 @@ from health_risk.pipelines.modeling.nodes import (
     split_dataset,
     train_candidates,
 )
-from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
+from health_risk.spark.mode import CLASSIC_SPARK, FITS_CANDIDATES
 
 
 def template(study: Study | None = None) -> Pipeline:
@@ -24,9 +25,10 @@ def template(study: Study | None = None) -> Pipeline:
              name="split_dataset"),
         Node(train_candidates, ["model_input", spec, params],
              ["best_candidate_model", "tuning_summary", "winning_candidate"],
-             name="train_candidates"),
+             name="train_candidates", tags=[FITS_CANDIDATES]),
         Node(cross_validate_winner, ["model_input", spec, "winning_candidate", params],
-             ["cross_validation", "cv_metrics"], name="cross_validate_winner"),
+             ["cross_validation", "cv_metrics"], name="cross_validate_winner",
+             tags=[FITS_CANDIDATES]),
         Node(calibrate_and_choose_threshold, ["best_candidate_model", "model_input", spec, params],
              ["model", "calibration"], name="calibrate_and_choose_threshold"),
         Node(evaluate_model, ["model", "model_input", spec, "calibration", params],
@@ -39,7 +41,7 @@ def template(study: Study | None = None) -> Pipeline:
              "reference_profile", name="build_reference_profile"),
         Node(register_model, ["model", "model_input", spec, "winning_candidate", "calibration",
                               "evaluation_report", "reference_profile", params],
-             "registration", name="register_model"),
+             "registration", name="register_model", tags=[CLASSIC_SPARK]),
         Node(promote_model, ["registration", "evaluation_report", spec, params],
              ["gate_decision", "gate_metrics", "champion_model"], name="promote_model"),
         Node(build_model_card, ["registration", "gate_decision", "evaluation_report", spec,
@@ -49,5 +51,5 @@ def template(study: Study | None = None) -> Pipeline:
     ])
 
 
-def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
-    return per_study(registry_or_active(studies), "modeling", template)
+def create_pipeline(studies: StudyRegistry, **kwargs) -> Pipeline:
+    return per_study(studies, "modeling", template)

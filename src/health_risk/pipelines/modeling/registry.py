@@ -9,8 +9,8 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from health_risk.core.modeling_config import ModelingConfig, higher_is_better
 from health_risk.datasets.mlflow_registry import PROFILE_TAG
-from health_risk.pipelines.modeling.config import ModelingConfig, higher_is_better
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def log_and_register(model, config: ModelingConfig, signature, tags: dict[str, s
 
     if mlflow.active_run() is None:
         raise RuntimeError("Model registration needs an active MLflow run (kedro-mlflow opens "
-                           "one per kedro run and health_risk.study_runs one per study under it; "
+                           "one per kedro run and health_risk.framework.study_runs one per study under it; "
                            "check conf/*/mlflow.yml).")
     # Explicit requirements: inferring them re-loads the model in a subprocess (slow).
     info = mlflow.spark.log_model(model, artifact_path="model",

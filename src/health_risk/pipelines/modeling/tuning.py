@@ -20,10 +20,11 @@ from mlflow.entities import Metric, Param
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 
-from health_risk.pipelines.modeling.config import CandidateConfig, SearchRange, higher_is_better
-from health_risk.pipelines.modeling.estimators import CLASS_WEIGHT, FEATURES, LABEL, build_estimator
+from health_risk.core.columns import CLASS_WEIGHT, FEATURES, LABEL, SCORE
+from health_risk.core.estimators import build_estimator
+from health_risk.core.modeling_config import CandidateConfig, SearchRange, higher_is_better
+from health_risk.core.scoring import collect_scores
 from health_risk.pipelines.modeling.evaluation import classification_metrics, regression_metrics
-from health_risk.scoring import SCORE, collect_scores
 
 logger = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)

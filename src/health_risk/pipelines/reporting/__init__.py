@@ -1,7 +1,6 @@
 """Reporting: aggregates with QuickSight manifests, charts, population estimates, model report
-and one self-contained HTML report."""
+and the self-contained HTML report."""
 
-from health_risk.pipelines import lazy_create_pipeline
+from health_risk.pipelines.reporting.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]
-__getattr__ = lazy_create_pipeline(__name__)

@@ -6,9 +6,9 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from health_risk.core.errors import DataQualityError
+from health_risk.core.survey_design import Z_95, design_standard_errors
 from health_risk.pipelines.reporting.config import ROWS, AggregateSpec
-from health_risk.pipelines.reporting.survey_design import Z_95, design_standard_errors
-from health_risk.row_contract import DataQualityError
 
 GROUP = "__group"
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from health_risk.core.strict import StrictModel
 
 Statistic = Literal["mean", "min", "max", "stddev", "sum", "weighted_mean"]
 ROWS = "rows"  # every aggregate table counts its rows in this column
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SurveyDesign(_Strict):
+class SurveyDesign(StrictModel):
     """Strata and primary sampling units of a survey sample (BRFSS: ``_ststr``, ``_psu``)."""
 
     strata: str
@@ -24,7 +22,7 @@ class SurveyDesign(_Strict):
 DESIGN_SUFFIXES = ("se", "ci_low", "ci_high")
 
 
-class AggregateSpec(_Strict):
+class AggregateSpec(StrictModel):
     """``group_by`` columns, then ``<statistic>_<column>`` for each measure and ``rows``.
 
     ``stddev`` is the sample standard deviation (n - 1); ``weighted_mean`` needs ``weight``.
@@ -63,7 +61,7 @@ class AggregateSpec(_Strict):
         return columns
 
 
-class ChartSpec(_Strict):
+class ChartSpec(StrictModel):
     """A chart of one aggregate table: bar and line plot ``y`` against ``x``; pie shows the
     share of ``y`` for each ``x``."""
 
@@ -77,13 +75,13 @@ class ChartSpec(_Strict):
     order: list[str] | None = None
 
 
-class ChartsConfig(_Strict):
+class ChartsConfig(StrictModel):
     bar: ChartSpec
     pie: ChartSpec
     line: ChartSpec
 
 
-class ManifestConfig(_Strict):
+class ManifestConfig(StrictModel):
     """``globalUploadSettings`` of the QuickSight manifests (the CSVs are written to match)."""
 
     format: Literal["CSV"] = "CSV"
@@ -92,7 +90,7 @@ class ManifestConfig(_Strict):
     contains_header: bool = True
 
 
-class PopulationConfig(_Strict):
+class PopulationConfig(StrictModel):
     """Survey-weighted prevalence of the target by area, observed on the primary table and
     predicted from the champion's scores on the latest scored batch."""
 
@@ -111,7 +109,7 @@ class PopulationConfig(_Strict):
     min_respondents: int = Field(50, ge=1)
 
 
-class ReportingConfig(_Strict):
+class ReportingConfig(StrictModel):
     study: str
     title: str
     aggregates: dict[str, AggregateSpec] = Field(min_length=1)
@@ -135,7 +133,7 @@ class ReportingConfig(_Strict):
         return self
 
 
-class ReportConfig(_Strict):
+class ReportConfig(StrictModel):
     """The top-level ``report`` block: the HTML report across studies."""
 
     title: str = "health-risk report"

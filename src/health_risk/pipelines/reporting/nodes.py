@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from pyspark.sql import DataFrame
 
-from health_risk.metrics import with_interval_text
+from health_risk.core.metrics import with_interval_text
 from health_risk.pipelines.reporting import sections as blocks
 from health_risk.pipelines.reporting.aggregates import aggregate_table
 from health_risk.pipelines.reporting.charts import (

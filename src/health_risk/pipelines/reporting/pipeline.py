@@ -8,6 +8,7 @@ pipeline runs after ingestion and modeling alone and says "no scored batch yet".
 
 from kedro.pipeline import Node, Pipeline
 
+from health_risk.core.studies import Study, StudyRegistry, per_study
 from health_risk.pipelines.reporting.assembly import assemble_study_report
 from health_risk.pipelines.reporting.nodes import (
     build_aggregate_tables,
@@ -21,7 +22,6 @@ from health_risk.pipelines.reporting.nodes import (
     validate_aggregate_manifests,
     write_aggregate_manifests,
 )
-from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
 
 PARAMS = "params:reporting"
 
@@ -85,8 +85,7 @@ def section_names(studies: StudyRegistry) -> list[str]:
     return [f"{study.name}.report_section" for study in studies.running("reporting")]
 
 
-def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
-    studies = registry_or_active(studies)
+def create_pipeline(studies: StudyRegistry, **kwargs) -> Pipeline:
     sections = per_study(studies, "reporting", study_template,
                          extra_inputs=lambda s: {"us_state_boundaries": "us_state_boundaries"})
     report = Pipeline([Node(render_html_report, ["params:report", *section_names(studies)],

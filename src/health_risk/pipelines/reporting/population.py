@@ -20,11 +20,10 @@ import plotly.graph_objects as go
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.pipelines.feature_engineering.config import WEIGHT
+from health_risk.core.columns import SCORE, WEIGHT
+from health_risk.core.errors import DataQualityError
+from health_risk.core.survey_design import Z_95, design_standard_errors
 from health_risk.pipelines.reporting.config import PopulationConfig
-from health_risk.pipelines.reporting.survey_design import Z_95, design_standard_errors
-from health_risk.row_contract import DataQualityError
-from health_risk.scoring import SCORE
 
 
 def _weighted(value, weight):

@@ -10,10 +10,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.pipelines.feature_engineering.config import LABEL, WEIGHT
-from health_risk.pipelines.synthetic_data.schema import BATCH_ID
-from health_risk.risk_tiers import RISK_TIER
-from health_risk.scoring import SCORE
+from health_risk.core.columns import BATCH_ID, LABEL, RISK_TIER, SCORE, WEIGHT
 
 TIER_COLUMNS = ["risk_tier", "rows", "share", "weighted_share", "mean_score", "min_score",
                 "max_score", "observed_rate"]

@@ -1,6 +1,5 @@
 """The sample_data pipeline."""
 
-from health_risk.pipelines import lazy_create_pipeline
+from health_risk.pipelines.sample_data.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]
-__getattr__ = lazy_create_pipeline(__name__)

@@ -8,30 +8,28 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from health_risk.core.strict import StrictModel
 
 Code = int | float | str
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NumericShift(_Strict):
+class NumericShift(StrictModel):
     """``value * multiply + add``, then clipped to the column's range / allowed codes."""
 
     add: float = 0.0
     multiply: float = 1.0
 
 
-class CategoricalShift(_Strict):
+class CategoricalShift(StrictModel):
     """Raise the share of ``value`` to ``share`` by re-assigning randomly chosen other rows."""
 
     value: Code
     share: float = Field(gt=0.0, le=1.0)
 
 
-class ShiftConfig(_Strict):
+class ShiftConfig(StrictModel):
     """A controlled population shift applied to the sampled batch (off by default), so drift
     monitoring can be demonstrated and tested: e.g. an older population, more smokers."""
 
@@ -49,7 +47,7 @@ class ShiftConfig(_Strict):
         return self
 
 
-class PrivacyConfig(_Strict):
+class PrivacyConfig(StrictModel):
     # Synthetic rows identical to a real row (on every synthesised column) allowed in a batch;
     # above it the batch is rejected and nothing is published.
     max_exact_copies: int = Field(0, ge=0)
@@ -58,7 +56,7 @@ class PrivacyConfig(_Strict):
     dcr_rows: int = Field(500, ge=20, le=20_000)
 
 
-class ConditioningConfig(_Strict):
+class ConditioningConfig(StrictModel):
     """Label-preserving synthesis (see synthetic_data/conditional.py): one synthesizer per
     stratum of the target (a regression target by quantile bin) and of ``columns``."""
 
@@ -68,7 +66,7 @@ class ConditioningConfig(_Strict):
     min_rows: int = Field(40, ge=5)  # smaller strata are pooled
 
 
-class UtilityConfig(_Strict):
+class UtilityConfig(StrictModel):
     """Train on synthetic, test on real (TSTR) against train on real (TRTR): the winning
     modeling configuration fitted on each, scored on the real test split."""
 
@@ -77,7 +75,7 @@ class UtilityConfig(_Strict):
     max_gap: dict[str, float] = Field(default_factory=lambda: {"roc_auc": 0.05, "r2": 0.10})
 
 
-class SyntheticDataConfig(_Strict):
+class SyntheticDataConfig(StrictModel):
     study: str
     synthesizer: Literal["gaussian_copula", "ctgan"] = "gaussian_copula"
     # Gaussian copula only: "empirical" keeps every numeric column's observed shape (see

@@ -17,9 +17,10 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from health_risk.core.columns import BATCH_CREATED_AT, BATCH_ID, ID
+from health_risk.core.modeling_config import ModelingConfig
+from health_risk.core.split import SplitConfig, is_train, train_fraction_expr
 from health_risk.datasets.lineage import LINEAGE_COLUMNS
-from health_risk.pipelines.feature_engineering.config import ID
-from health_risk.pipelines.modeling.config import ModelingConfig
 from health_risk.pipelines.synthetic_data.assessment import (
     distance_to_closest_record,
     quality,
@@ -28,15 +29,12 @@ from health_risk.pipelines.synthetic_data.assessment import (
 from health_risk.pipelines.synthetic_data.conditional import StratifiedSynthesizer
 from health_risk.pipelines.synthetic_data.marginals import CopulaWithEmpiricalMarginals
 from health_risk.pipelines.synthetic_data.schema import (
-    BATCH_CREATED_AT,
-    BATCH_ID,
     SyntheticDataError,
     batch_schema,
     lineage_values,
 )
 from health_risk.pipelines.synthetic_data.shift import apply_shift
 from health_risk.pipelines.synthetic_data.utility import compare_utility, synthetic_features
-from health_risk.split_rule import SplitConfig, is_train, train_fraction_expr
 
 logger = logging.getLogger(__name__)
 

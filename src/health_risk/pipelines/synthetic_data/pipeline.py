@@ -6,6 +6,7 @@ Reuse a fitted synthesizer without refitting by starting after the fit node, e.g
 
 from kedro.pipeline import Node, Pipeline
 
+from health_risk.core.studies import Study, StudyRegistry, per_study
 from health_risk.pipelines.synthetic_data.nodes import (
     assess_synthetic_batch,
     fit_synthesizer,
@@ -16,9 +17,9 @@ from health_risk.pipelines.synthetic_data.nodes import (
     sample_utility_rows,
     select_synthesizer_rows,
 )
-from health_risk.studies import Study, StudyRegistry, per_study, registry_or_active
 
 CONFIG = ["params:synthetic_data", "params:ingestion", "params:feature_engineering"]
+from health_risk.spark.mode import FITS_CANDIDATES
 
 
 def template(study: Study) -> Pipeline:
@@ -43,7 +44,7 @@ def template(study: Study) -> Pipeline:
         Node(sample_utility_rows, ["synthesizer", "synthesizer_training_rows", *CONFIG],
              "synthetic_utility_rows@pandas", name="sample_utility_rows"),
         Node(measure_synthetic_utility, utility_inputs, "synthetic_utility",
-             name="measure_synthetic_utility"),
+             name="measure_synthetic_utility", tags=[FITS_CANDIDATES]),
         Node(publish_synthetic_batch,
              ["synthetic_candidate@spark", "primary", "synthetic_assessment", *CONFIG],
              ["synthetic_batch_report", "synthetic_batches"], name="publish_synthetic_batch"),
@@ -52,5 +53,5 @@ def template(study: Study) -> Pipeline:
     ])
 
 
-def create_pipeline(studies: StudyRegistry | None = None, **kwargs) -> Pipeline:
-    return per_study(registry_or_active(studies), "synthetic_data", template)
+def create_pipeline(studies: StudyRegistry, **kwargs) -> Pipeline:
+    return per_study(studies, "synthetic_data", template)

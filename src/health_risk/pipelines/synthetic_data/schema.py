@@ -8,13 +8,11 @@ from typing import Any
 
 import pandas as pd
 
+from health_risk.core.contract.config import ColumnRule, IngestionConfig
+from health_risk.core.features.config import FeatureEngineeringConfig
 from health_risk.datasets.lineage import LINEAGE_COLUMNS, SOURCE_FILE, SOURCE_ROW
-from health_risk.pipelines.feature_engineering.config import FeatureEngineeringConfig
-from health_risk.pipelines.ingestion.config import ColumnRule, IngestionConfig
 from health_risk.pipelines.synthetic_data.config import SyntheticDataConfig
 
-BATCH_ID = "batch_id"
-BATCH_CREATED_AT = "batch_created_at"
 PANDAS_TYPES = {"int": "Int64", "double": "float64", "string": "object"}
 
 

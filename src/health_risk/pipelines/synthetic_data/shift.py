@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from health_risk.pipelines.ingestion.config import ColumnRule
+from health_risk.core.contract.config import ColumnRule
 from health_risk.pipelines.synthetic_data.config import ShiftConfig
 
 

@@ -16,19 +16,13 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.feature_table import build_feature_table, derive_primary
-from health_risk.metrics import classification_metrics, regression_metrics
-from health_risk.pipelines.modeling.config import ModelingConfig
-from health_risk.pipelines.modeling.estimators import (
-    CLASS_WEIGHT,
-    LABEL,
-    balanced_class_weight,
-    fit_configuration,
-    xgboost_workers,
-)
-from health_risk.pipelines.modeling.split import SPLIT
-from health_risk.scoring import SCORE, collect_scores
-from health_risk.split_rule import train_fraction_expr
+from health_risk.core.columns import CLASS_WEIGHT, LABEL, SCORE, SPLIT
+from health_risk.core.estimators import balanced_class_weight, fit_configuration, xgboost_workers
+from health_risk.core.features.table import build_feature_table, derive_primary
+from health_risk.core.metrics import classification_metrics, regression_metrics
+from health_risk.core.modeling_config import ModelingConfig
+from health_risk.core.scoring import collect_scores
+from health_risk.core.split import train_fraction_expr
 
 COMPARED = {"classification": ("roc_auc", "pr_auc"), "regression": ("r2", "rmse", "mae")}
 

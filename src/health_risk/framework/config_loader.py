@@ -13,15 +13,66 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
 
-from health_risk.studies import StudyRegistry, parse_registry, stamp_study_identity
+from health_risk.core.errors import ParameterError
+from health_risk.core.studies import StudyRegistry, parse_registry
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    """``${env:NAME,default}`` in any config file (Kedro only enables ``oc.env`` for credentials)."""
+    return os.environ.get(name, default)
+
+
+# settings.CONFIG_LOADER_ARGS: defined here, beside the loader, so the fallback loader below
+# needs nothing from settings (which imports this module).
+CONFIG_LOADER_ARGS: dict[str, Any] = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "config_patterns": {
+        "spark": ["spark*", "spark*/**"],
+        "studies": ["studies*", "studies*/**"],
+        "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
+    },
+    "custom_resolvers": {"env": _env},
+    # conf/test and conf/cluster override single keys, not whole files.
+    "merge_strategy": {"studies": "soft", "parameters": "soft", "catalog": "soft",
+                       "spark": "soft", "mlflow": "soft"},
+}
 
 _lock = threading.Lock()
 _active: dict[str, Any] = {"loader": None, "key": None}
+
+
+def stamp_study_identity(params: Mapping[str, Any], registry: StudyRegistry) -> dict[str, Any]:
+    """Every ``<study>.<block>`` mapping of a registered study gets ``study: <study>``.
+
+    A block that already names a study must name its own namespace: a copy-pasted
+    ``study: insurance`` under another study would otherwise register into (and could promote
+    over) ``health_risk_insurance``.
+    """
+    stamped = dict(params)
+    for name in registry.studies:
+        blocks = params.get(name)
+        if not isinstance(blocks, Mapping):
+            continue
+        new_blocks = {}
+        for key, block in blocks.items():
+            if isinstance(block, Mapping) and key != "split":
+                declared = block.get("study", name)
+                if declared != name:
+                    raise ParameterError(
+                        f"Invalid parameters '{name}.{key}': `study: {declared}` differs from "
+                        f"its namespace '{name}' (rule: study_identity). The namespace is the "
+                        "study's identity; drop the `study:` key.")
+                block = {**block, "study": name}
+            new_blocks[key] = block
+        stamped[name] = new_blocks
+    return stamped
 
 
 class StudyConfigLoader(OmegaConfigLoader):
@@ -56,12 +107,9 @@ def set_active_loader(loader: OmegaConfigLoader) -> bool:
 def _fallback_loader() -> OmegaConfigLoader:
     from kedro.utils import find_kedro_project
 
-    from health_risk import settings
-
-    project = find_kedro_project(Path.cwd()) or Path(__file__).resolve().parents[2]
-    return settings.CONFIG_LOADER_CLASS(conf_source=str(Path(project) / "conf"),
-                                        env=os.environ.get("KEDRO_ENV"),
-                                        **settings.CONFIG_LOADER_ARGS)
+    project = find_kedro_project(Path.cwd()) or Path(__file__).resolve().parents[3]
+    return StudyConfigLoader(conf_source=str(Path(project) / "conf"),
+                             env=os.environ.get("KEDRO_ENV"), **CONFIG_LOADER_ARGS)
 
 
 def active_registry() -> StudyRegistry:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
+
+from health_risk.core.columns import RESERVED_COLUMNS
+from health_risk.core.strict import StrictModel
 
 Code = int | float | str
 
-# Columns every feature table has; no derivation, feature or subgroup may take these names.
-ID, LABEL, WEIGHT = "id", "label", "survey_weight"
-EXCLUDED_REASON = "excluded_reason"  # primary-table column: why a row is not modelled
-RESERVED_COLUMNS = (ID, LABEL, WEIGHT, EXCLUDED_REASON)
 
 # Meteorological seasons (northern hemisphere): the default of the `season` step.
 METEOROLOGICAL_SEASONS = {
@@ -43,11 +42,7 @@ def _reject_booleans(value):
 Codes = Annotated[list[Code], BeforeValidator(_reject_booleans), Field(min_length=1)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Step(_Strict):
+class _Step(StrictModel):
     def lineage(self) -> dict[str, list[str]]:
         """Each output column -> the input columns it is computed from."""
         raise NotImplementedError
@@ -210,7 +205,7 @@ Step = Annotated[
 ]
 
 
-class TargetConfig(_Strict):
+class TargetConfig(StrictModel):
     """The label: ``column`` as is, or through ``mapping`` (source code -> label value); a null,
     or a code missing from the mapping, excludes the row (counted in the report)."""
 
@@ -218,7 +213,7 @@ class TargetConfig(_Strict):
     mapping: Annotated[dict[Code, float] | None, BeforeValidator(_reject_booleans)] = None
 
 
-class SelectionConfig(_Strict):
+class SelectionConfig(StrictModel):
     """Mutual-information ranking on a bounded, seeded sample of TRAIN rows."""
 
     sample_rows: int = Field(20_000, ge=50, le=1_000_000)
@@ -234,7 +229,7 @@ class SelectionConfig(_Strict):
         return self
 
 
-class FeatureEngineeringConfig(_Strict):
+class FeatureEngineeringConfig(StrictModel):
     """One study's feature-engineering block."""
 
     study: str

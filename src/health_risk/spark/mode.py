@@ -63,23 +63,21 @@ TREE_SHAP_REASON = ("SHAP's TreeExplainer reads the fitted Spark trees through t
                     "(Py4J)")
 MLFLOW_SPARK_REASON = ("mlflow.spark saves and loads a PipelineModel through the JVM's Hadoop "
                        "filesystem")
-CLASSIC_ONLY_NODES = {  # node name (without its namespace) -> why
-    "register_model": MLFLOW_SPARK_REASON,
-    "score_batch": MLFLOW_SPARK_REASON,  # its input, the champion, is loaded with mlflow.spark
-}
-# Nodes that fit the study's candidates: classic only when xgboost is among them.
-FITTING_NODES = ("train_candidates", "cross_validate_winner", "measure_synthetic_utility")
+# Node tags (set in each pipeline's ``pipeline.py``, read by the framework's hooks before a
+# run): what a node needs from Spark, so no list of node names lives in code.
+CLASSIC_SPARK = "classic_spark"  # saves or loads a Spark ML model with mlflow.spark
+FITS_CANDIDATES = "fits_candidates"  # fits the study's candidates: classic when xgboost is one
 
 
 def classic_only_components(nodes, xgboost_studies: set[str]) -> list[tuple[str, str]]:
-    """(node, reason) for each node of ``nodes`` that cannot run over Spark Connect;
-    ``xgboost_studies``: the studies with xgboost among their candidates."""
+    """(node, reason) for each node of ``nodes`` that cannot run over Spark Connect, from its
+    tags; ``xgboost_studies``: the studies with xgboost among their candidates."""
     blockers = []
     for node in nodes:
-        study, _, base = node.name.rpartition(".")
-        if base in CLASSIC_ONLY_NODES:
-            blockers.append((node.name, CLASSIC_ONLY_NODES[base]))
-        elif base in FITTING_NODES and study in xgboost_studies:
+        study = (node.namespace or "").split(".")[0]
+        if CLASSIC_SPARK in node.tags:
+            blockers.append((node.name, MLFLOW_SPARK_REASON))
+        elif FITS_CANDIDATES in node.tags and study in xgboost_studies:
             blockers.append((node.name, f"the xgboost candidate: {XGBOOST_REASON}"))
     return blockers
 

@@ -148,35 +148,6 @@ def parse_registry(config: Mapping[str, Any], source: str = "studies.yml") -> St
         raise StudyRegistryError(f"Invalid study registry ({source}):\n{exc}") from exc
 
 
-def stamp_study_identity(params: Mapping[str, Any], registry: StudyRegistry) -> dict[str, Any]:
-    """Every ``<study>.<block>`` mapping of a registered study gets ``study: <study>``.
-
-    A block that already names a study must name its own namespace: a copy-pasted
-    ``study: insurance`` under another study would otherwise register into (and could promote
-    over) ``health_risk_insurance``.
-    """
-    from health_risk.config_validation import ParameterError
-
-    stamped = dict(params)
-    for name in registry.studies:
-        blocks = params.get(name)
-        if not isinstance(blocks, Mapping):
-            continue
-        new_blocks = {}
-        for key, block in blocks.items():
-            if isinstance(block, Mapping) and key != "split":
-                declared = block.get("study", name)
-                if declared != name:
-                    raise ParameterError(
-                        f"Invalid parameters '{name}.{key}': `study: {declared}` differs from "
-                        f"its namespace '{name}' (rule: study_identity). The namespace is the "
-                        "study's identity; drop the `study:` key.")
-                block = {**block, "study": name}
-            new_blocks[key] = block
-        stamped[name] = new_blocks
-    return stamped
-
-
 def per_study(studies: StudyRegistry, pipeline: str, template: Callable[[Study], Pipeline],
               extra_inputs: Callable[[Study], Mapping[str, str]] | None = None,
               only: Callable[[Study], bool] | None = None) -> Pipeline:
@@ -203,13 +174,3 @@ def per_study(studies: StudyRegistry, pipeline: str, template: Callable[[Study],
             inputs=inputs, tags=[pipeline, study.name],
         ))
     return sum(parts, Pipeline([]))
-
-
-def registry_or_active(studies: StudyRegistry | None) -> StudyRegistry:
-    """``studies`` as given, or the registry of the run being started (``create_pipeline()``
-    called without one, e.g. by Kedro's ``find_pipelines``)."""
-    if studies is not None:
-        return studies
-    from health_risk.config_loader import active_registry
-
-    return active_registry()

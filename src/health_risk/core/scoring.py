@@ -8,9 +8,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-CALIBRATED = "calibrated_probability"  # isotonic calibrator output (a number)
-PLATT_PROBABILITY = "platt_probability"  # Platt calibrator output (a probability vector)
-SCORE = "score"
+from health_risk.core.columns import CALIBRATED, PLATT_PROBABILITY, SCORE
 
 
 def score_column(scored: DataFrame, task: str) -> Column:

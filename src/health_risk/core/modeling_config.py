@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from health_risk.core.strict import StrictModel
 
 Task = Literal["classification", "regression"]
 CANDIDATES = ("linear", "random_forest", "gbt", "xgboost")
@@ -16,11 +18,7 @@ CLASSIFICATION_METRICS = {"roc_auc", "pr_auc", "log_loss", "brier"}
 REGRESSION_METRICS = {"rmse", "mae", "r2", "mape"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SearchRange(_Strict):
+class SearchRange(StrictModel):
     """One hyper-parameter's search range for Optuna (float/int range or a list of choices)."""
 
     low: float | None = None
@@ -39,7 +37,7 @@ class SearchRange(_Strict):
         return self
 
 
-class CandidateConfig(_Strict):
+class CandidateConfig(StrictModel):
     enabled: bool = True
     n_trials: int = Field(3, ge=1, le=500)
     fixed: dict[str, Any] = Field(default_factory=dict)  # wins over search_space
@@ -47,7 +45,7 @@ class CandidateConfig(_Strict):
 
 
 
-class TuningConfig(_Strict):
+class TuningConfig(StrictModel):
     seed: int = 42
     timeout_seconds: float = Field(120, gt=0)  # per candidate; the trial budget may stop first
     # Wall time for the whole search of a study, shared by its candidates in turn: each gets
@@ -61,7 +59,7 @@ class TuningConfig(_Strict):
     parallel_trials: int = Field(1, ge=1, le=8)
 
 
-class ThresholdConfig(_Strict):
+class ThresholdConfig(StrictModel):
     strategy: Literal["max_f1", "recall_target"] = "max_f1"
     recall_target: float | None = Field(None, gt=0, le=1)
 
@@ -72,19 +70,19 @@ class ThresholdConfig(_Strict):
         return self
 
 
-class CalibrationConfig(_Strict):
+class CalibrationConfig(StrictModel):
     method: Literal["auto", "none", "isotonic", "platt"] = "auto"
     n_bins: int = Field(10, ge=3, le=50)
 
 
-class ExplainConfig(_Strict):
+class ExplainConfig(StrictModel):
     # SHAP always runs (the report, the model card and drift triage read it); above
     # max_tree_nodes a tree model reports impurity importances instead, labelled so.
     sample_rows: int = Field(300, ge=10, le=20000)
     max_tree_nodes: int = Field(60000, ge=100)  # explainer construction walks nodes via py4j
 
 
-class UncertaintyConfig(_Strict):
+class UncertaintyConfig(StrictModel):
     """Bootstrap intervals of the test metrics (stratified by label for classification)."""
 
     bootstrap_replicates: int = Field(200, ge=20, le=5000)
@@ -92,7 +90,7 @@ class UncertaintyConfig(_Strict):
     seed: int = 7
 
 
-class CrossValidationConfig(_Strict):
+class CrossValidationConfig(StrictModel):
     """Repeated stratified k-fold of the winning configuration, on when train + validation hold
     at most ``max_rows`` rows (small studies, where one test split says little)."""
 
@@ -107,7 +105,7 @@ class CrossValidationConfig(_Strict):
     parallel_folds: int = Field(2, ge=1, le=16)
 
 
-class ModelCardConfig(_Strict):
+class ModelCardConfig(StrictModel):
     """What the model card says that the data cannot: intended use, period, limitations."""
 
     intended_use: str | None = None
@@ -115,13 +113,13 @@ class ModelCardConfig(_Strict):
     limitations: list[str] = Field(default_factory=list)
 
 
-class GateConfig(_Strict):
+class GateConfig(StrictModel):
     # Minimums for higher-is-better metrics and maximums for lower-is-better ones, on validation.
     thresholds: dict[str, float] = Field(default_factory=dict)
     min_improvement: float = 0.0  # over the current champion, on the primary metric
 
 
-class RetentionConfig(_Strict):
+class RetentionConfig(StrictModel):
     """Which registered versions stay after a gate: whichever holds an alias (the champion, the
     latest challenger) and the newest ``keep_last_versions``; older ones are deleted from the
     registry (their runs, with metrics and artifacts, stay in the tracking store)."""
@@ -129,7 +127,7 @@ class RetentionConfig(_Strict):
     keep_last_versions: int | None = Field(10, ge=1)  # None: keep every version
 
 
-class ModelingConfig(_Strict):
+class ModelingConfig(StrictModel):
     study: str
     task: Task
     primary_metric: str | None = None  # default: roc_auc / rmse

@@ -23,7 +23,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.spark_sql import sql_double, sql_name
+from health_risk.spark.sql import sql_double, sql_name
 
 PERCENTILES = [round(p / 100, 2) for p in range(1, 100)]
 DECILES = [round(p / 10, 1) for p in range(1, 10)]

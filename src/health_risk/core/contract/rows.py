@@ -14,6 +14,9 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from health_risk.core.contract.config import IngestionConfig, normalise_name
+from health_risk.core.contract.rules import decode_column, reason, reason_sql
+from health_risk.core.errors import DataQualityError
 from health_risk.datasets.lineage import (
     LINEAGE_COLUMNS,
     MALFORMED_RECORD,
@@ -21,9 +24,7 @@ from health_risk.datasets.lineage import (
     SOURCE_ROW,
     source_label,
 )
-from health_risk.pipelines.ingestion.config import IngestionConfig, normalise_name
-from health_risk.pipelines.ingestion.rules import decode_column, reason, reason_sql
-from health_risk.spark_sql import sql_name, sql_text
+from health_risk.spark.sql import sql_name, sql_text
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +32,6 @@ REASONS = "_quarantine_reasons"
 RAW_RECORD = "_raw_record"
 # A typed null reason, for a table without any rule (the array must still hold reasons).
 NO_REASON = "CAST(NULL AS STRUCT<rule: STRING, column: STRING, value: STRING>)"
-
-
-class DataQualityError(ValueError):
-    """Raised when a table breaks a table-level rule (missing column, too much quarantined)."""
 
 
 # Reader columns that pass through the contract untouched (lineage, malformed CSV records).

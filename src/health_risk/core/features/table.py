@@ -13,16 +13,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from health_risk.pipelines.feature_engineering.config import (
-    EXCLUDED_REASON,
-    ID,
-    LABEL,
-    RESERVED_COLUMNS,
-    WEIGHT,
-    FeatureEngineeringConfig,
-    LeakageError,
-)
-from health_risk.pipelines.feature_engineering.derivations import (
+from health_risk.core.columns import EXCLUDED_REASON, ID, LABEL, RESERVED_COLUMNS, WEIGHT
+from health_risk.core.features.config import FeatureEngineeringConfig, LeakageError
+from health_risk.core.features.derivations import (
     DerivationError,
     Types,
     apply_steps,

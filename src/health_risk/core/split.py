@@ -11,8 +11,10 @@ import this function rather than re-implement it: the seed is hashed as a 32-bit
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pyspark.sql import Column, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+from health_risk.core.columns import SPLIT
 
 BUCKETS = 1_000_000
 DEFAULT_SEED = 42
@@ -50,6 +52,21 @@ def is_train(id_col: str | Column, seed: int = DEFAULT_SEED,
              train_fraction: float = DEFAULT_TRAIN_FRACTION) -> Column:
     """The boolean TRAIN membership column."""
     return train_fraction_expr(id_col, seed) < F.lit(float(train_fraction))
+
+
+def assign_split(df: DataFrame, id_column: str, label_column: str | None, seed: int,
+                 train: float, validation: float) -> DataFrame:
+    """Add ``split`` in {train, validation, test}; stratified by ``label_column`` if given.
+
+    Rows are ranked within each class (or, for regression, the whole table) by the uniform
+    number of ``train_fraction_expr`` and cut at the configured fractions: the same ids land in
+    the same split on any cluster layout, and class shares are equal across splits up to one
+    row. Apply it once; every consumer reads the column it adds."""
+    position = stratified_position_expr(id_column, seed, label_column)
+    split = (F.when(position < train, "train")
+             .when(position < train + validation, "validation")
+             .otherwise("test"))
+    return df.withColumn(SPLIT, split)
 
 
 def stratified_position_expr(id_col: str, seed: int = DEFAULT_SEED,

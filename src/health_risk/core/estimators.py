@@ -22,9 +22,7 @@ from pyspark.ml.feature import (
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-FEATURES = "features"
-LABEL = "label"
-CLASS_WEIGHT = "class_weight"
+from health_risk.core.columns import CLASS_WEIGHT, FEATURES, LABEL
 
 
 def preprocessing_stages(numeric: list[str], categorical: list[str], scale: bool) -> list:
@@ -85,7 +83,7 @@ def task_slots(df: DataFrame) -> int:
     N of local[N]): what xgboost.spark's barrier stage needs, one slot per worker."""
     from xgboost.spark.utils import _get_max_num_concurrent_tasks
 
-    from health_risk.spark_mode import XGBOOST_REASON, require_classic
+    from health_risk.spark.mode import XGBOOST_REASON, require_classic
 
     require_classic(df, "the xgboost candidate", XGBOOST_REASON)
     return max(1, int(_get_max_num_concurrent_tasks(df.sparkSession.sparkContext)))

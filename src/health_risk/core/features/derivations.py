@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from health_risk.pipelines.feature_engineering.config import (
+from health_risk.core.features.config import (
     BinStep,
     Code,
     CountEqualStep,

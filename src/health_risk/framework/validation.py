@@ -12,15 +12,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from health_risk.pipelines.feature_engineering.config import FeatureEngineeringConfig
+from health_risk.core.contract.config import IngestionConfig
+from health_risk.core.errors import ParameterError
+from health_risk.core.features.config import FeatureEngineeringConfig
+from health_risk.core.modeling_config import ModelingConfig
+from health_risk.core.split import SplitConfig
+from health_risk.core.studies import StudyRegistry
 from health_risk.pipelines.inference.config import InferenceConfig
-from health_risk.pipelines.ingestion.config import IngestionConfig
-from health_risk.pipelines.modeling.config import ModelingConfig
 from health_risk.pipelines.reporting.config import ReportConfig, ReportingConfig
 from health_risk.pipelines.sample_data.config import SampleDataConfig
 from health_risk.pipelines.synthetic_data.config import SyntheticDataConfig
-from health_risk.split_rule import SplitConfig
-from health_risk.studies import StudyRegistry
 
 # Top-level blocks, and blocks found under any study namespace (``<study>.<block>``).
 TOP_LEVEL_MODELS: dict[str, type[BaseModel]] = {"sample_data": SampleDataConfig,
@@ -34,10 +35,6 @@ STUDY_MODELS: dict[str, type[BaseModel]] = {
     "reporting": ReportingConfig,
     "split": SplitConfig,
 }
-
-
-class ParameterError(ValueError):
-    """A parameter block does not match its model."""
 
 
 def validate_parameters(params: Mapping[str, Any], registry: StudyRegistry | None = None

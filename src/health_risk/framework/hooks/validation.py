@@ -1,0 +1,58 @@
+"""Checks before any node runs: parameter blocks (before the JVM starts) and the candidates'
+hyper-parameter values against their estimators' own validators (after it has)."""
+
+from __future__ import annotations
+
+import logging
+
+from kedro.framework.hooks import hook_impl
+
+from health_risk.core.modeling_config import ModelingConfig
+from health_risk.datasets.lineage import get_spark
+from health_risk.framework.config_loader import active_registry
+from health_risk.framework.hooks.mlflow_runs import fail_mlflow_runs
+from health_risk.framework.validation import validate_parameters, validate_wiring
+from health_risk.pipelines.modeling.hyperparameters import check_hyperparameters
+from health_risk.spark.mode import FITS_CANDIDATES, is_connect
+
+logger = logging.getLogger(__name__)
+
+
+class ParameterValidationHooks:
+    """Fail before the run when a parameter block (conf or ``--params``) is invalid, when the
+    registry and the parameter blocks disagree, or when a study's raw source is not in the
+    catalog."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        params = catalog.load("parameters") if "parameters" in catalog else {}
+        try:
+            registry = active_registry()
+            checked = validate_parameters(params, registry)
+            validate_wiring(registry, catalog)
+        except Exception:
+            fail_mlflow_runs()
+            raise
+        logger.info("Validated parameter blocks: %s", ", ".join(checked) or "none")
+
+
+class HyperparameterValidationHooks:
+    """After the Spark session exists and before any node runs: every hyper-parameter value
+    of the modeling candidates about to train passes the estimator's own validators."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        studies = {node.namespace.split(".")[0] for node in pipeline.nodes
+                   if node.namespace and FITS_CANDIDATES in node.tags}
+        checked = 0
+        try:
+            jvm = not (studies and is_connect(get_spark()))
+            for study in sorted(studies):
+                params = catalog.load(f"params:{study}.modeling")
+                checked += check_hyperparameters(ModelingConfig.model_validate(params), jvm)
+        except Exception:
+            fail_mlflow_runs()
+            raise
+        if studies:
+            logger.info("Hyper-parameters accepted by their estimators: %d value sets (%s)",
+                        checked, ", ".join(sorted(studies)))
