@@ -5,8 +5,8 @@ Usage::
     python bench/bench_boosting.py [--rows 100000] [--trees 50] [--depth 5] [--learning-rate 0.1]
                                    [--repeats 2] [--seed 42]
 
-The claim under test (``conf/base/parameters/modeling.yml``): "xgboost.spark is the faster
-boosted-tree engine on Spark at equal quality".
+The claim under test (``conf/base/study_defaults/classification.yml``): "xgboost.spark is the
+faster boosted-tree engine on Spark at equal quality".
 
 Data: ``--rows`` BRFSS-like records from the project's generator (``generate_brfss_survey``,
 spec ``brfss_survey_spec``), turned in pandas into a plain modeling table: label
@@ -14,7 +14,7 @@ spec ``brfss_survey_spec``), turned in pandas into a plain modeling table: label
 (age group, BMI, income, education, employment, smoking, exercise, marital status, insurance,
 check-up, cost barrier, nine chronic conditions, race) as numeric codes. Don't know / refused
 codes become NaN with the per-column ``missing_codes`` of the ingestion contract
-(``conf/base/parameters/ingestion.yml``), because a blanket list would null valid answers
+(``conf/base/studies/brfss/parameters.yml``), because a blanket list would null valid answers
 (``INCOME3`` 7 and 9 are income brackets, ``_AGEG5YR`` 7 and 9 age groups, ``EMPLOY1`` 7 is
 "retired"). GENHLTH, PHYSHLTH, MENTHLTH, POORHLTH and DIFFWALK are left out (they leak the
 label). Split 80/20 with ``--seed``.
@@ -75,7 +75,7 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingestion import StageClock, machine  # CPU probe and machine facts
+from bench_ingestion import StageClock, brfss_ingestion, machine  # CPU probe, machine, contract
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMETERS = ROOT / "conf" / "base" / "parameters"
@@ -135,7 +135,7 @@ def load_yaml(name: str) -> dict:
 
 def missing_codes() -> dict[str, list[int]]:
     """Don't know / refused codes per BRFSS column, from the ingestion contract."""
-    columns = load_yaml("ingestion.yml")["brfss"]["ingestion"]["columns"]
+    columns = brfss_ingestion()["columns"]
     return {name.upper(): list(rule.get("missing_codes", []))
             for name, rule in columns.items() if name.upper() in {*FEATURES_RAW, LABEL_SOURCE}}
 

@@ -19,7 +19,7 @@ What is measured (wall-clock seconds, ``time.perf_counter``), in this order:
 * **c. ingestion nodes**: ``normalise_columns`` -> ``flag_invalid_rows`` -> ``extract_quarantine``
   (+ quarantine written to parquet and read back, as the catalog does) ->
   ``build_validation_report`` -> ``publish_validated_table`` (+ validated table written to
-  parquet), with the ``brfss.ingestion`` parameters of ``conf/base/parameters/ingestion.yml``.
+  parquet), with the ``brfss.ingestion`` parameters of ``conf/base/studies/brfss/``.
   No action is added: each row is charged with the Spark jobs its node (and save) triggers.
 * **baselines** (each in a fresh subprocess, after Spark has stopped): the same file read in
   full by ``pandas.read_sas(path, format="xport")`` and by ``pyreadstat.read_xport(path)``.
@@ -303,6 +303,15 @@ def load_yaml(name: str) -> dict:
     return yaml.safe_load((PARAMETERS / name).read_text())
 
 
+def brfss_ingestion() -> dict[str, Any]:
+    """``brfss.ingestion`` as a run on conf/base sees it (the study's folder over the study
+    defaults, its identity stamped), through the project's config loader."""
+    from health_risk.framework.config_loader import CONFIG_LOADER_ARGS, StudyConfigLoader
+
+    loader = StudyConfigLoader(str(ROOT / "conf"), env="base", **CONFIG_LOADER_ARGS)
+    return loader["parameters"]["brfss"]["ingestion"]
+
+
 def spark_settings(workdir: Path, extra: list[str] | None = None) -> dict[str, Any]:
     settings = {
         "spark.master": os.environ.get("SPARK_MASTER", "local[2]"),
@@ -377,8 +386,7 @@ def bench_nodes(rec: Recorder, spark, raw, outdir: Path, rows: int) -> dict:
     """Stage c: the ingestion nodes in pipeline order, each with the save that follows it."""
     from health_risk.pipelines.ingestion import nodes
 
-    # The namespace is the study's identity (the project's config loader stamps it in).
-    params = {**load_yaml("ingestion.yml")["brfss"]["ingestion"], "study": "brfss"}
+    params = brfss_ingestion()
     first = len(rec.measurements)
     normalised, audit = rec.run("c1 normalise_columns", rows, nodes.normalise_columns, raw, params)
     flagged = rec.run("c2 flag_invalid_rows (lazy, persist)", rows, nodes.flag_invalid_rows,

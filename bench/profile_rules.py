@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
                                  "spark.sql.shuffle.partitions": 8,
                                  "health_risk.log_level": "ERROR"}, app_name="profile-rules")
     spec = yaml.safe_load((PARAMETERS / "sample_data_brfss_spec.yml").read_text())
-    params = yaml.safe_load((PARAMETERS / "ingestion.yml").read_text())["brfss"]["ingestion"]
-    params["study"] = "brfss"
+    from health_risk.framework.config_loader import CONFIG_LOADER_ARGS, StudyConfigLoader
+
+    params = StudyConfigLoader(str(PARAMETERS.parents[1]), env="base", **CONFIG_LOADER_ARGS
+                               )["parameters"]["brfss"]["ingestion"]
     with tempfile.TemporaryDirectory(prefix="profile-rules-") as folder:
         dataset = SasXportDataset(filepath=f"{folder}/LLCP2023.XPT",
                                   staging_path=f"{folder}/staging")

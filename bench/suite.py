@@ -179,7 +179,8 @@ def one_size(suite: Suite, rows: int, champion_uri: str | None, with_sdv: bool
     if with_sdv:
         rows_file = str(folder / "sdv_training_rows.parquet")
         project = suite.worker("5 SDV: project nodes", folder, "sdv_project",
-                               primary=str(data / "03_primary/brfss/primary"), rows_out=rows_file)
+                               primary=str(data / "03_primary/brfss/primary"),
+                               features=features, rows_out=rows_file)
         baseline = suite.worker("5 SDV: plain GaussianCopula", folder, "sdv_baseline",
                                 rows=rows_file, batch_rows=project.result["sampled"])
         out["sdv"] = {"project": _cmd(project), "baseline": _cmd(baseline)}

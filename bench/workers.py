@@ -247,20 +247,18 @@ SPARK_CANDIDATES = {
 def train_project(features: str, spec: str, split_dir: str, candidates: list[str]) -> dict:
     """Each candidate fitted with ``fit_configuration`` (preprocessing + estimator, as the
     modeling pipeline refits a configuration) on the TRAIN + VALIDATION rows of the project's
-    stratified split; test ROC-AUC from ``collect_scores``. Also writes the two splits for the
-    baseline worker, before anything is timed."""
+    stratified split (the feature table's ``split`` column); test ROC-AUC from
+    ``collect_scores``. Also writes the two splits for the baseline worker, before anything is
+    timed."""
     from pyspark.sql import functions as F
     from sklearn.metrics import roc_auc_score
 
     from health_risk.core.estimators import fit_configuration, xgboost_workers
     from health_risk.core.scoring import collect_scores
-    from health_risk.core.split import assign_split
 
     spark = spark_session()
-    split = study_params("split")
     numeric, categorical = feature_lists(spec)
-    table = assign_split(spark.read.parquet(features), "id", "label", split["seed"],
-                         split["train"], split["validation"])
+    table = spark.read.parquet(features)
     train = table.filter(F.col("split") != "test").drop("split").cache()
     test = table.filter(F.col("split") == "test").drop("split").cache()
     rows = {"train": train.count(), "test": test.count()}
@@ -389,7 +387,7 @@ def score_baseline(features: str, model: str, out: str, spec: str) -> dict:
 
 # -- 5. synthetic data -------------------------------------------------------------------------
 
-def sdv_project(primary: str, rows_out: str) -> dict:
+def sdv_project(primary: str, features: str, rows_out: str) -> dict:
     """select_synthesizer_rows + fit_synthesizer + sample_synthetic_batch, as configured."""
     from health_risk.pipelines.synthetic_data.nodes import (
         fit_synthesizer,
@@ -399,11 +397,12 @@ def sdv_project(primary: str, rows_out: str) -> dict:
 
     spark = spark_session()
     sd, ing = study_params("synthetic_data"), study_params("ingestion")
-    fe, split = study_params("feature_engineering"), study_params("split")
+    fe = study_params("feature_engineering")
     timer = Timer()
     start = time.perf_counter()
     training, _holdout = timer.lap("select_rows", select_synthesizer_rows,
-                                   spark.read.parquet(primary), sd, ing, fe, split)
+                                   spark.read.parquet(primary), spark.read.parquet(features),
+                                   sd, ing, fe)
     synthesizer = timer.lap("fit", fit_synthesizer, training, sd, ing, fe)
     batch = timer.lap("sample", sample_synthetic_batch, synthesizer, sd, ing, fe)
     seconds = time.perf_counter() - start

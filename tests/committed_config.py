@@ -1,35 +1,52 @@
-"""The committed configuration as tests see it: the study registry and parameter blocks of
-``conf/base``, with each block's study identity stamped from its namespace exactly as the
-project's config loader does. Tests read study names from here, never from a literal list."""
+"""The committed configuration as tests see it: what a run on ``conf/`` (env ``base``) sees,
+read through the project's own config loader (``StudyConfigLoader`` with
+``CONFIG_LOADER_ARGS``): the study registry of ``conf/base/studies/*/study.yml`` and the
+parameters with each study's blocks over its task's defaults, identity and task stamped.
+Tests read study names from here, never from a literal list."""
 
 from __future__ import annotations
 
+import copy
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from health_risk.core.studies import StudyRegistry, parse_registry
-from health_risk.framework.config_loader import stamp_study_identity
+from health_risk.core.studies import StudyRegistry
+from health_risk.framework.config_loader import CONFIG_LOADER_ARGS, StudyConfigLoader
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
+# Non-study parameter files (the sample_data generators' specifications).
 PARAMETERS = CONF / "parameters"
 
 
+@cache
+def _loader() -> StudyConfigLoader:
+    return StudyConfigLoader(conf_source=str(CONF.parent), env="base", **CONFIG_LOADER_ARGS)
+
+
+@cache
+def _parameters() -> dict[str, Any]:
+    return _loader()["parameters"]
+
+
 def committed_registry() -> StudyRegistry:
-    return parse_registry(yaml.safe_load((CONF / "studies.yml").read_text()))
+    return _loader().study_registry()
 
 
 def studies_running(pipeline: str) -> list[str]:
     return [study.name for study in committed_registry().running(pipeline)]
 
 
-def committed_params(*files: str) -> dict[str, Any]:
-    """The named parameter files (default: all) merged by study, identity stamped."""
-    names = files or tuple(p.stem for p in sorted(PARAMETERS.glob("*.yml")))
-    merged: dict[str, Any] = {}
-    for name in names:
-        for key, block in (yaml.safe_load((PARAMETERS / f"{name}.yml").read_text()) or {}).items():
-            if isinstance(block, dict) and not key.startswith("_"):
-                merged.setdefault(key, {}).update(block)
-    return stamp_study_identity(merged, committed_registry())
+def committed_params(*blocks: str) -> dict[str, Any]:
+    """The parameters a run sees (a fresh copy). With block names, only the registered
+    studies, each narrowed to those of its blocks (``committed_params("ingestion")``)."""
+    params = copy.deepcopy(_parameters())
+    if not blocks:
+        return params
+    narrowed = {}
+    for study in committed_registry().names:
+        found = {block: params[study][block] for block in blocks
+                 if block in params.get(study, {})}
+        if found:
+            narrowed[study] = found
+    return narrowed

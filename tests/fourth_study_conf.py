@@ -1,4 +1,4 @@
-"""A fourth study added by configuration alone, for the end-to-end test: a small conf
+"""A fourth study added by configuration alone, for the end-to-end test: one folder in a conf
 environment (registry entry, raw catalog entry, parameter blocks) and a CSV in a shape the
 project has no code for: integer-coded 0/1 and 1-5 survey answers, a binary target with real
 signal, and no id column (the reader's row number becomes the key)."""
@@ -18,7 +18,11 @@ ANSWERS_0_1 = ["exercises", "smokes", "lives_alone"]
 ANSWERS_1_5 = ["sleep_quality", "stress", "diet_quality", "age_band", "loneliness",
                "work_strain", "screen_time", "alcohol"]
 
-REGISTRY = {"studies": {NAME: {"task": "classification"}}}
+# The study's folder conf/<env>/studies/wellbeing/: registry entry, raw catalog entry and the
+# parameter blocks, which state only what is the study's own. Everything else (candidates,
+# tuning, quality gate, split, synthetic data, inference) comes from the classification
+# defaults in conf/base/study_defaults/.
+REGISTRY = {NAME: {"task": "classification"}}
 
 CATALOG = {f"{NAME}.raw_source@spark": {
     "type": "health_risk.datasets.SparkSourceDataset",
@@ -28,8 +32,7 @@ CATALOG = {f"{NAME}.raw_source@spark": {
 
 _yes_no = {0: "no", 1: "yes"}
 PARAMETERS = {NAME: {
-    "ingestion": {
-        "max_quarantine_share": 0.05,
+    "ingestion": {  # the row contract
         "columns": {
             **{c: {"type": "int", "required": True, "allowed": [0, 1]} for c in ANSWERS_0_1},
             **{c: {"type": "int", "required": True, "missing_codes": [9],
@@ -39,9 +42,8 @@ PARAMETERS = {NAME: {
                           "allowed": [0, 1]},
         },
     },
-    "feature_engineering": {
-        "task": "classification", "id_column": "_source_row",
-        "target": {"column": "high_risk"}, "weight_column": None,
+    "feature_engineering": {  # target and features
+        "id_column": "_source_row", "target": {"column": "high_risk"},
         "derivations": [
             {"step": "recode", "columns": {"exercises": "exercise", "smokes": "smoker"},
              "mapping": _yes_no},
@@ -54,38 +56,20 @@ PARAMETERS = {NAME: {
         "subgroup_columns": ["age_group"],
         "leakage_columns": ["high_risk"],
     },
-    "split": {"seed": 11, "train": 0.6, "validation": 0.2},
+    # The end-to-end test's tiny budgets, as conf/test gives brfss and stroke: one ridge trial
+    # in few L-BFGS iterations (each one Spark job), no cross-validation.
     "modeling": {
-        "task": "classification", "primary_metric": "roc_auc", "class_weighting": "balanced",
         "candidates_to_run": "linear",
-        # Ridge in few L-BFGS iterations (each one Spark job), as conf/test does for brfss.
         "candidates": {"linear": {"n_trials": 1,
                                   "fixed": {"maxIter": 15, "elasticNetParam": 0.0}}},
-        "tuning": {"seed": 3, "timeout_seconds": 30},
         "explain": {"sample_rows": 50},
         "cross_validation": {"enabled": False},
-        "quality_gate": {"thresholds": {"roc_auc": 0.6}},
+        "quality_gate": {"thresholds": {"roc_auc": 0.6}},  # a small validation split
     },
-    "synthetic_data": {"fit_rows": 600, "batch_rows": 200, "seed": 5,
-                       "sequence_columns": [], "utility": {"enabled": False}},
-    "inference": {"batch_id": "latest"},
-    "reporting": {
-        "title": "Wellbeing survey: high-risk respondents",
-        "aggregates": {
-            "risk_by_stress": {"description": "High-risk share by stress answer",
-                               "group_by": ["stress"], "measures": {"label": ["mean"]}},
-            "respondents_by_age_group": {"description": "Respondents by age group",
-                                         "group_by": ["age_group"]},
-        },
-        "charts": {
-            "bar": {"table": "risk_by_stress", "x": "stress", "y": "mean_label",
-                    "title": "High-risk share by stress"},
-            "pie": {"table": "respondents_by_age_group", "x": "age_group", "y": "rows",
-                    "title": "Respondents by age group"},
-            "line": {"table": "risk_by_stress", "x": "stress", "y": "mean_label",
-                     "title": "High-risk share by stress"},
-        },
-    },
+    "synthetic_data": {"fit_rows": 600, "batch_rows": 200, "utility": {"enabled": False}},
+    # The report's title; its tables and charts are the classification default (rows by
+    # outcome).
+    "reporting": {"title": "Wellbeing survey: high-risk respondents"},
 }}
 
 
@@ -102,12 +86,13 @@ def survey_frame(n_rows: int = 3000, seed: int = 3) -> pd.DataFrame:
 
 
 def add_to_project(root: Path, env: str = "test", n_rows: int = 3000) -> None:
-    """Write the conf environment files and the raw CSV into a scratch project copy."""
-    conf = root / "conf" / env
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "studies.yml").write_text(yaml.safe_dump(REGISTRY, sort_keys=False))
-    (conf / f"catalog_{NAME}.yml").write_text(yaml.safe_dump(CATALOG, sort_keys=False))
-    (conf / f"parameters_{NAME}.yml").write_text(yaml.safe_dump(PARAMETERS, sort_keys=False))
+    """Write the study's one folder, conf/<env>/studies/wellbeing/, and the raw CSV into a
+    scratch project copy."""
+    folder = root / "conf" / env / "studies" / NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in (("study", REGISTRY), ("catalog", CATALOG),
+                          ("parameters", PARAMETERS)):
+        (folder / f"{name}.yml").write_text(yaml.safe_dump(content, sort_keys=False))
     raw = root / "data" / "01_raw" / NAME
     raw.mkdir(parents=True, exist_ok=True)
     survey_frame(n_rows).to_csv(raw / f"{NAME}_survey.csv", index=False)

@@ -223,7 +223,8 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
 @pytest.mark.slow
 def test_a_study_added_by_configuration_alone_runs_ingestion_through_reporting(
         finished_project):
-    """No file under src/ names it: registry entry, catalog entry and parameter blocks only."""
+    """No file under src/ names it: one folder, conf/test/studies/wellbeing/ (registry entry,
+    catalog entry and parameter blocks), only."""
     import mlflow
 
     source = PROJECT / "src"
@@ -401,8 +402,15 @@ def test_the_same_study_runs_on_a_standalone_cluster_and_over_spark_connect(
     remote = tmp_path / "project"
     shutil.copytree(finished_project, remote,
                     ignore=shutil.ignore_patterns("spark-warehouse", "*.png", "notebooks"))
-    shutil.copytree(remote / "conf" / "test" / "parameters",
-                    remote / "conf" / "cluster" / "parameters")
+    # The test environment's parameters: its non-study files and the committed studies'
+    # overrides (not the fourth study's folder: it is registered in conf/test only).
+    test_conf, cluster_conf = remote / "conf" / "test", remote / "conf" / "cluster"
+    shutil.copytree(test_conf / "parameters", cluster_conf / "parameters")
+    for name in REGISTRY.names:
+        for overrides in (test_conf / "studies" / name).glob("parameters*"):
+            target = cluster_conf / overrides.relative_to(test_conf)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(overrides, target)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", SPARK_EXECUTOR_MEMORY="1g",
                SPARK_EXECUTOR_CORES="1", SPARK_DRIVER_MEMORY="1g", SPARK_SHUFFLE_PARTITIONS="2",
@@ -424,7 +432,7 @@ def test_the_same_study_runs_on_a_standalone_cluster_and_over_spark_connect(
     connect_log, classic_log = tmp_path / "connect_run.log", tmp_path / "cluster_run.log"
     url, logs = early_cluster.wait_alive(), early_cluster.logs
     # The cluster was started before the end-to-end run and stops with the module.
-    # (A Connect run of modeling is refused before its nodes: tests/test_spark_mode.py.)
+    # (A Connect run of modeling is refused before its nodes: tests/spark/test_mode.py.)
     with connect_server(early_cluster.folder, url) as connect_url:
         done = kedro_run("ingestion,feature_engineering", connect_log,
                          SPARK_REMOTE=connect_url)

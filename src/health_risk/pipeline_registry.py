@@ -1,4 +1,4 @@
-"""Project pipelines, built from the study registry (``conf/<env>/studies.yml``).
+"""Project pipelines, built from the study registry (``conf/<env>/studies/*/study.yml``).
 
 Every pipeline package's ``create_pipeline(studies=...)`` receives the registry of the run
 being started (``config_loader.active_registry``: it honours ``--env``), so a study added in

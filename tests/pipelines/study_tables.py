@@ -11,7 +11,10 @@ from typing import Any
 import yaml
 
 from health_risk.datasets import SparkSourceDataset
-from health_risk.pipelines.feature_engineering.nodes import build_feature_table, derive_primary
+from health_risk.pipelines.feature_engineering.nodes import (
+    build_feature_table_with_split,
+    derive_primary,
+)
 from health_risk.pipelines.ingestion.nodes import (
     build_validation_report,
     extract_quarantine,
@@ -36,7 +39,7 @@ class StudyTables:
     params: dict[str, Any]  # {block: params} of this study
     validated: Any
     primary: Any
-    features: Any
+    features: Any  # with the study's split, as feature engineering writes it
 
 
 def build_study_tables(spark, study: str, n_rows: int, folder: Path, seed: int = 7
@@ -54,5 +57,6 @@ def build_study_tables(spark, study: str, n_rows: int, folder: Path, seed: int =
     report = build_validation_report(normalised, flagged, quarantine, audit, ingestion)
     validated = publish_validated_table(flagged, report, ingestion).localCheckpoint(eager=True)
     primary = derive_primary(validated, params["feature_engineering"]).localCheckpoint(eager=True)
-    features = build_feature_table(primary, params["feature_engineering"])
+    features = build_feature_table_with_split(primary, params["feature_engineering"],
+                                              params["split"])
     return StudyTables(study, params, validated, primary, features.localCheckpoint(eager=True))

@@ -30,7 +30,6 @@ DECILES = [round(p / 10, 1) for p in range(1, 10)]
 RELATIVE_ERROR = 0.001
 EPSILON = 1e-4
 NULL_LEVEL = "__null__"
-UNSEEN_LEVEL = "__unseen__"
 DEFAULT_PSI_THRESHOLD = 0.2
 
 

@@ -122,7 +122,8 @@ class GateConfig(StrictModel):
 class RetentionConfig(StrictModel):
     """Which registered versions stay after a gate: whichever holds an alias (the champion, the
     latest challenger) and the newest ``keep_last_versions``; older ones are deleted from the
-    registry (their runs, with metrics and artifacts, stay in the tracking store)."""
+    MLflow model registry (their runs, with metrics and artifacts, stay in the tracking
+    store)."""
 
     keep_last_versions: int | None = Field(10, ge=1)  # None: keep every version
 

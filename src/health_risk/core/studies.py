@@ -1,13 +1,15 @@
 """The study registry: which studies (and reference tables) the pipelines are built for.
 
-``conf/<env>/studies.yml`` lists them under ``studies:``; this module validates that list and
-turns a per-study pipeline template into one Kedro namespace per study. No Python constant
+Each has a registry entry, ``conf/<env>/studies/<study>/study.yml`` (a study is one folder; the
+config loader gathers the entries as ``{"studies": {<study>: entry}}``); this module validates
+them and turns a per-study pipeline template into one Kedro namespace per study. No Python constant
 names a study: the registry is read when pipelines are registered (through the run's config
 loader, so ``--env`` can add or change a study) and passed to every ``create_pipeline``.
 
 A study's namespace is its identity: parameter blocks do not repeat it, the config loader
 stamps it into every block (``stamp_study_identity``), and a block that names another study is
-an error.
+an error. The task likewise is stated once, in the registry entry, and stamped into the blocks
+that read it (``stamp_registry_facts``).
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 # Parameter blocks (``<study>.<block>``) each pipeline's nodes read.
 BLOCKS: dict[str, tuple[str, ...]] = {
     "ingestion": ("ingestion",),
+    # The split is assigned once, by feature engineering; the others read its `split` column.
     "feature_engineering": ("feature_engineering", "split"),
-    "modeling": ("modeling", "split"),
-    "synthetic_data": ("synthetic_data", "ingestion", "feature_engineering", "split",
-                       "modeling"),
+    "modeling": ("modeling",),
+    "synthetic_data": ("synthetic_data", "ingestion", "feature_engineering", "modeling"),
     "inference": ("ingestion", "feature_engineering", "inference"),
     "reporting": ("reporting",),
 }
@@ -140,8 +142,10 @@ class StudyRegistry(BaseModel):
         return list(self.studies)
 
 
-def parse_registry(config: Mapping[str, Any], source: str = "studies.yml") -> StudyRegistry:
-    """Validate the ``studies`` config (the content of ``conf/<env>/studies.yml``)."""
+def parse_registry(config: Mapping[str, Any], source: str = "studies/<study>/study.yml"
+                   ) -> StudyRegistry:
+    """Validate ``{"studies": {<study>: entry}}`` (the entries of
+    ``conf/<env>/studies/*/study.yml``)."""
     try:
         return StudyRegistry.model_validate(dict(config))
     except ValidationError as exc:

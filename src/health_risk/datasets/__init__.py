@@ -1,11 +1,11 @@
-"""Kedro datasets: the raw formats the project reads, the MLflow registry / monitoring stores
-inference uses, and the reporting outputs (all I/O lives here, not in nodes)."""
+"""Kedro datasets: the raw formats the project reads, the MLflow model-registry / monitoring
+stores inference uses, and the reporting outputs (all I/O lives here, not in nodes)."""
 
 from health_risk.datasets.figures import PngFigureDataset
 from health_risk.datasets.geo import UsStateBoundariesDataset
 from health_risk.datasets.json_report import JsonReportDataset
 from health_risk.datasets.manifest import QuickSightManifestDataset
-from health_risk.datasets.mlflow_registry import ChampionModelDataset, MonitoringMetricsDataset
+from health_risk.datasets.mlflow_models import ChampionModelDataset, MonitoringMetricsDataset
 from health_risk.datasets.optional import OptionalDataset
 from health_risk.datasets.saipe import SaipeDataset
 from health_risk.datasets.sas_xport import SasXportDataset

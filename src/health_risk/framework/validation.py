@@ -42,7 +42,12 @@ def validate_parameters(params: Mapping[str, Any], registry: StudyRegistry | Non
     """Validate the known blocks; return the keys checked, raise ``ParameterError`` on the first
     invalid block. With the registry, also check that every registered study has the blocks
     its pipelines read, that every study block belongs to a registered study, and that the
-    blocks agree with the registry (task, references, population)."""
+    blocks agree with the registry (references, population).
+
+    ``params`` are the parameters the nodes see: the config loader has already merged each
+    study's blocks over its task's defaults (so a block is missing only when neither the
+    study nor the defaults state it) and stamped the registry's ``task`` into them (rule
+    registry_fact: ``config_loader.stamp_registry_facts``)."""
     checked = []
     for key, model in TOP_LEVEL_MODELS.items():
         if key in params:
@@ -70,21 +75,16 @@ def _check_against_registry(blocks: dict[str, dict[str, BaseModel]],
             raise ParameterError(
                 f"Parameter block(s) {sorted(f'{study}.{b}' for b in found)} belong to no "
                 f"registered study (rule: registered_study). Registered: {registered}; add "
-                f"'{study}' to conf/<env>/studies.yml or remove the blocks.")
+                f"its registry entry conf/<env>/studies/{study}/study.yml or remove the blocks.")
     for study in registry.studies.values():
         found = blocks.get(study.name, {})
         missing = [block for block in study.blocks() if block not in found]
         if missing:
             raise ParameterError(
                 f"Study '{study.name}' runs {list(study.pipelines)} but has no parameter "
-                f"block(s) {[f'{study.name}.{b}' for b in missing]} (rule: required_block).")
-        tasks = {key: found[key].task for key in ("feature_engineering", "modeling")
-                 if key in found}
-        for key, task in tasks.items():
-            if task != study.task:
-                raise ParameterError(
-                    f"'{study.name}.{key}.task' is {task} but the registry says {study.task} "
-                    "(rule: task_consistent)")
+                f"block(s) {[f'{study.name}.{b}' for b in missing]}, neither in "
+                f"conf/<env>/studies/{study.name}/parameters.yml nor in the defaults of its "
+                "task (conf/<env>/study_defaults/) (rule: required_block).")
         if "feature_engineering" in found:
             joined = [step.table for step in found["feature_engineering"].join_steps]
             unknown = sorted(set(joined) - set(study.references))
@@ -109,8 +109,8 @@ def validate_wiring(registry: StudyRegistry, catalog) -> None:
         if name not in catalog:
             raise ParameterError(
                 f"Study '{study.name}' is registered for ingestion but the catalog has no "
-                f"'{name}' entry (rule: raw_source); add it to conf/<env>/catalog/01_raw.yml "
-                "(see docs/adding-a-study.md).")
+                f"'{name}' entry (rule: raw_source); add it to "
+                f"conf/<env>/studies/{study.name}/catalog.yml (see docs/adding-a-study.md).")
 
 
 def _check(key: str, model: type[BaseModel], value: Any) -> BaseModel:

@@ -10,14 +10,15 @@ from pydantic import ValidationError
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from health_risk.core.errors import ParameterError
+from health_risk.core.errors import DataQualityError, ParameterError
 from health_risk.core.features.config import FeatureEngineeringConfig
-from health_risk.core.features.derivations import DerivationError, apply_step
-from health_risk.core.split import SplitConfig, is_train, train_fraction_expr
+from health_risk.core.features.derivations import DerivationError, apply_steps
+from health_risk.core.split import assign_split
 from health_risk.framework.validation import validate_parameters
 from health_risk.pipelines.feature_engineering.nodes import (
     build_feature_report,
     build_feature_table,
+    build_feature_table_with_split,
     derive_primary,
 )
 from health_risk.pipelines.feature_engineering.selection import rank_features, training_sample
@@ -107,7 +108,7 @@ def _rows(df, key="seqno"):
 def _step(df, **step):
     config = survey_params(derivations=[step], numeric_features=["_bmi5"],
                            categorical_features=[], subgroup_columns=[])
-    return apply_step(df, FeatureEngineeringConfig.model_validate(config).derivations[0], "t")
+    return apply_steps(df, FeatureEngineeringConfig.model_validate(config).derivations[:1], "t")
 
 
 # --- target, id, weight -----------------------------------------------------------------------
@@ -261,29 +262,33 @@ def selection_frame(spark):
 
 
 def _selection_frame(spark, n=600, seed=42):
-    """`signal` predicts the label on TRAIN rows only; `holdout_copy` equals the label on the
-    rows modeling will hold out and is noise on TRAIN rows."""
-    ids = spark.range(n).select(F.col("id").cast("string").alias("id"))
-    train = {r["id"] for r in ids.filter(is_train("id", seed)).collect()}
+    """A feature table with its split (stratified by label, as feature engineering assigns
+    it): `signal` predicts the label on TRAIN rows only; `holdout_copy` equals the label on the
+    rows modeling holds out and is noise on TRAIN rows."""
     rng = np.random.default_rng(7)
+    labels = [float(rng.integers(0, 2)) for _ in range(n)]
+    schema = T.StructType([T.StructField("id", T.StringType()),
+                           T.StructField("label", T.DoubleType())])
+    split = assign_split(spark.createDataFrame([(str(i), labels[i]) for i in range(n)], schema),
+                         "id", "label", seed, 0.6, 0.2)
+    by_id = {r["id"]: r["split"] for r in split.collect()}
+    train = {i for i, part in by_id.items() if part == "train"}
     rows = []
     for i in range(n):
-        label = float(rng.integers(0, 2))
-        noise = str(int(rng.integers(0, 2)))
+        label, noise = labels[i], str(int(rng.integers(0, 2)))
         in_train = str(i) in train
         signal = label + rng.normal(0, 0.2) if in_train else rng.normal(0, 1)
         rows.append((str(i), label, 1.0, float(signal),
-                     noise if in_train else str(int(label))))
-    schema = T.StructType([T.StructField("id", T.StringType()),
-                           T.StructField("label", T.DoubleType()),
+                     noise if in_train else str(int(label)), by_id[str(i)]))
+    schema = T.StructType([*schema.fields,
                            T.StructField("survey_weight", T.DoubleType()),
                            T.StructField("signal", T.DoubleType()),
-                           T.StructField("holdout_copy", T.StringType())])
+                           T.StructField("holdout_copy", T.StringType()),
+                           T.StructField("split", T.StringType())])
     return spark.createDataFrame(rows, schema), train
 
 
 SPLIT_PARAMS = {"seed": 42, "train": 0.6, "validation": 0.2}
-SPLIT = SplitConfig.model_validate(SPLIT_PARAMS)
 
 
 def _selection_params(**selection):
@@ -296,9 +301,9 @@ def _selection_params(**selection):
 def test_mutual_information_is_computed_on_training_rows_only(selection_frame):
     features, train = selection_frame
     config = FeatureEngineeringConfig.model_validate(_selection_params(sample_rows=100))
-    sample = training_sample(features, config, SPLIT)
+    sample = training_sample(features, config, 42)
     assert len(sample) == 100 and set(sample["id"]) <= train
-    assert sample["id"].tolist() == training_sample(features, config, SPLIT)["id"].tolist()
+    assert sample["id"].tolist() == training_sample(features, config, 42)["id"].tolist()
     ranking, _ = rank_features(features, _selection_params(), SPLIT_PARAMS)
     mi = dict(zip(ranking["feature"], ranking["mutual_information"]))
     assert ranking["feature"].tolist()[0] == "signal" and mi["signal"] > 0.3
@@ -307,16 +312,25 @@ def test_mutual_information_is_computed_on_training_rows_only(selection_frame):
     assert ranking.columns.tolist() == ["feature", "kind", "mutual_information", "rank", "kept"]
 
 
-def test_training_sample_lies_inside_the_modeling_train_split(selection_frame):
-    # A contract test against the split modeling actually cuts (stratified by label).
-    split = pytest.importorskip("health_risk.pipelines.modeling.split")
-    features, _ = selection_frame
-    sample = training_sample(features, FeatureEngineeringConfig.model_validate(
-        _selection_params()), SPLIT)
-    modeled = split.assign_split(features, "id", "label", 42, 0.6, 0.2)
-    train = {r["id"] for r in modeled.filter("split = 'train'").select("id").collect()}
-    assert set(sample["id"]) <= train
-    assert len(sample) > 0.9 * len(train)  # only boundary rows are left out
+def test_training_sample_is_the_train_rows_of_the_split_column(selection_frame):
+    features, train = selection_frame
+    config = FeatureEngineeringConfig.model_validate(_selection_params())
+    sample = training_sample(features, config, 42)
+    assert set(sample["id"]) == train  # sample_rows (1000) exceeds the TRAIN rows: all of them
+    with pytest.raises(DataQualityError, match="sel: the features table has no 'split'"):
+        training_sample(features.drop("split"), config, 42)
+
+
+def test_the_feature_table_gets_the_stratified_split_once(survey, census):
+    params = survey_params()
+    primary = derive_primary(survey, params, census=census)
+    features = build_feature_table_with_split(primary, params, SPLIT_PARAMS)
+    assert features.columns == [*build_feature_table(primary, params).columns, "split"]
+    expected = assign_split(build_feature_table(primary, params), "id", "label", 42, 0.6, 0.2)
+    assert sorted(map(tuple, features.select("id", "split").collect())) == sorted(
+        map(tuple, expected.select("id", "split").collect()))
+    report = build_feature_report(primary, features, params)
+    assert "split" not in report["null_counts"]
 
 
 def test_pruning_off_keeps_everything_on_keeps_top_k_or_above_threshold(selection_frame):
@@ -331,18 +345,6 @@ def test_pruning_off_keeps_everything_on_keeps_top_k_or_above_threshold(selectio
     ranking, floor = rank_features(
         features, _selection_params(prune=True, min_mutual_information=0.1), SPLIT_PARAMS)
     assert floor["categorical_features"] == [] and ranking["kept"].tolist() == [True, False]
-
-
-def test_split_rule_is_the_documented_sql_expression(spark):
-    ids = spark.range(2000).select(F.col("id").cast("string").alias("id"))
-    ours = ids.select("id", train_fraction_expr("id", 42).alias("u"))
-    sql = ids.selectExpr("id", "pmod(xxhash64(cast(id as string), 42), 1000000) / 1e6 AS u")
-    assert ours.orderBy("id").collect() == sql.orderBy("id").collect()
-    share = ours.filter("u < 0.6").count() / 2000
-    assert 0.55 < share < 0.65
-    seed_42 = {r["id"] for r in ids.filter(is_train("id", 42)).collect()}
-    assert seed_42 == {r["id"] for r in ids.filter(is_train("id", 42)).collect()}
-    assert seed_42 != {r["id"] for r in ids.filter(is_train("id", 7)).collect()}
 
 
 # --- configuration -------------------------------------------------------------------------------

@@ -162,8 +162,9 @@ def test_feature_tables_have_the_documented_columns_and_types(run):
         config, features, types = (out[study][k] for k in ("config", "features", "dtypes"))
         subgroups = config["subgroup_columns"]
         expected = ["id", "label", "survey_weight", *subgroups, *config["numeric_features"],
-                    *[c for c in config["categorical_features"] if c not in subgroups]]
+                    *[c for c in config["categorical_features"] if c not in subgroups], "split"]
         assert features.columns.tolist() == expected, study
+        assert set(features["split"]) == {"train", "validation", "test"}, study
         assert types["id"] == "string" and types["label"] == "double", study
         assert types["survey_weight"] == "double", study
         assert all(types[c] == "string" for c in subgroups), study

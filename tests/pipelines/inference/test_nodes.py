@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from health_risk.core.columns import FEATURES, LABEL
 from health_risk.core.estimators import preprocessing_stages
-from health_risk.datasets.mlflow_registry import ChampionModel
+from health_risk.datasets.mlflow_models import ChampionModel
 from health_risk.pipelines.inference.nodes import (
     RISK_TIER,
     build_batch_features,
@@ -25,7 +25,7 @@ from health_risk.pipelines.inference.nodes import (
     validate_batch,
 )
 from health_risk.pipelines.ingestion.nodes import DataQualityError
-from health_risk.pipelines.modeling.nodes import build_reference_profile, split_dataset
+from health_risk.pipelines.modeling.nodes import build_model_input, build_reference_profile
 from health_risk.pipelines.synthetic_data.nodes import (
     fit_synthesizer,
     sample_synthetic_batch,
@@ -39,8 +39,7 @@ def champion(stroke_tables):
     spec = {"task": "classification", "numeric_features": fe["numeric_features"],
             "categorical_features": fe["categorical_features"]}
     modeling = {**stroke_tables.params["modeling"], "class_weighting": "none"}
-    model_input = split_dataset(stroke_tables.features, spec, modeling,
-                                stroke_tables.params["split"]).localCheckpoint()
+    model_input = build_model_input(stroke_tables.features, spec, modeling).localCheckpoint()
     stages = [*preprocessing_stages(spec["numeric_features"], spec["categorical_features"],
                                     True),
               LogisticRegression(featuresCol=FEATURES, labelCol=LABEL, maxIter=20)]
@@ -54,8 +53,8 @@ def champion(stroke_tables):
 @pytest.fixture(scope="module")
 def synthesizer(stroke_tables):
     blocks = _blocks(stroke_tables)
-    training, _ = select_synthesizer_rows(stroke_tables.primary, *blocks,
-                                                stroke_tables.params["split"])
+    training, _ = select_synthesizer_rows(stroke_tables.primary, stroke_tables.features,
+                                          *blocks)
     return fit_synthesizer(training, *blocks)
 
 
@@ -118,7 +117,7 @@ def test_shifted_batch_flags_the_shifted_features(spark, stroke_tables, champion
     out = _score(stroke_tables, champion,
                  _batch(spark, stroke_tables, synthesizer, shift=True))
     drifted = set(out["drift"]["drifted_features"])
-    # age +15 years and a 45 % smoking share (conf/base/parameters/synthetic_data.yml)
+    # age +15 years and a 45 % smoking share (conf/base/studies/stroke/parameters.yml)
     assert {"age", "age_group", "smoking"} <= drifted
     assert not {"sex", "residence", "bmi_category"} & drifted
     assert out["drift"]["features"]["age"]["ks"] > 0.2

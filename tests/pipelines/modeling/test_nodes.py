@@ -10,6 +10,7 @@ from pyspark.ml.feature import ImputerModel
 from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
+from health_risk.core.errors import DataQualityError
 from health_risk.core.estimators import expanded_feature_names
 from health_risk.core.modeling_config import ModelingConfig
 from health_risk.core.scoring import collect_scores
@@ -19,9 +20,9 @@ from health_risk.pipelines.modeling.evaluation import (
     classification_metrics,
     reliability_curve,
 )
-from health_risk.pipelines.modeling.registry import CHAMPION, decide_promotion, prune_versions
+from health_risk.pipelines.modeling.promotion import CHAMPION, decide_promotion, prune_versions
 
-from .toy_features import SPLIT, feature_spec, modeling_params
+from .toy_features import feature_spec, modeling_params
 
 SPEC = feature_spec("classification")
 PARAMS = modeling_params("classification")
@@ -29,7 +30,7 @@ PARAMS = modeling_params("classification")
 
 @pytest.fixture(scope="module")
 def model_input(classification_features):
-    return nodes.split_dataset(classification_features, SPEC, PARAMS, SPLIT).cache()
+    return nodes.build_model_input(classification_features, SPEC, PARAMS).cache()
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +43,24 @@ def calibrated(trained, model_input):
     return nodes.calibrate_and_choose_threshold(trained[0], model_input, SPEC, PARAMS)
 
 
-def test_split_is_stratified_seeded_and_disjoint(classification_features, model_input):
+def test_model_input_keeps_the_stratified_split_of_the_feature_table(classification_features,
+                                                                     model_input):
     shares = {(r["split"], r["label"]): r["count"]
               for r in model_input.groupBy("split", "label").count().collect()}
     for label in (0.0, 1.0):
         total = sum(v for (s, lab), v in shares.items() if lab == label)
         assert abs(shares[("train", label)] / total - 0.6) < 0.01
         assert abs(shares[("validation", label)] / total - 0.2) < 0.01
-    again = nodes.split_dataset(classification_features, SPEC, PARAMS, SPLIT)
-    assert sorted(map(tuple, again.select("id", "split").collect())) == sorted(
-        map(tuple, model_input.select("id", "split").collect()))
+    # Modeling reads the split feature engineering assigned; it does not recompute it.
+    assert sorted(map(tuple, classification_features.select("id", "split").collect())) == \
+        sorted(map(tuple, model_input.select("id", "split").collect()))
     assert model_input.select("id").distinct().count() == model_input.count()
+
+
+def test_a_feature_table_without_its_split_is_refused(classification_features):
+    with pytest.raises(DataQualityError, match=r"toy: the features table has no 'split' "
+                                               r"column.*--pipelines feature_engineering"):
+        nodes.build_model_input(classification_features.drop("split"), SPEC, PARAMS)
 
 
 def test_class_weights_balance_the_training_split(model_input):
@@ -167,7 +175,7 @@ def test_weighted_prevalence_by_area_on_the_test_split(calibrated, model_input):
 
 def test_regression_study_reports_rmse_r2_and_no_threshold(regression_features):
     spec, params = feature_spec("regression"), modeling_params("regression")
-    model_input = nodes.split_dataset(regression_features, spec, params, SPLIT).cache()
+    model_input = nodes.build_model_input(regression_features, spec, params).cache()
     model, _, _ = nodes.train_candidates(model_input, spec, params)
     final, calibration = nodes.calibrate_and_choose_threshold(model, model_input, spec, params)
     report = nodes.evaluate_model(final, model_input, spec, calibration, params)[2]
@@ -268,7 +276,7 @@ def test_a_feature_without_any_value_is_refused_before_training(classification_f
     blank = classification_features.withColumn("bmi", F.lit(None).cast("double"))
     with pytest.raises(ValueError, match=r"toy: feature\(s\) \['bmi'\] have no value in any "
                                          r"of the \d+ training rows.*feature_has_values"):
-        nodes.split_dataset(blank, SPEC, PARAMS, SPLIT)
+        nodes.build_model_input(blank, SPEC, PARAMS)
 
 
 def test_small_studies_get_a_repeated_stratified_cross_validated_estimate(model_input, trained):

@@ -11,7 +11,7 @@ from health_risk.core.studies import parse_registry
 from health_risk.datasets import ChampionModelDataset
 from health_risk.pipelines.modeling.pipeline import create_pipeline
 
-from .toy_features import SPLIT, feature_spec, modeling_params
+from .toy_features import feature_spec, modeling_params
 
 # A study of its own: the template is the same for every registered study.
 TOY = parse_registry({"studies": {"toy": {"task": "classification"}}})
@@ -29,7 +29,6 @@ def _run(spark, features, params, tracking_uri):
     datasets["toy.features"] = MemoryDataset(features, copy_mode="assign")
     datasets["toy.feature_spec"] = MemoryDataset(feature_spec("classification"))
     datasets["params:toy.modeling"] = MemoryDataset(params)
-    datasets["params:toy.split"] = MemoryDataset(SPLIT)
     # What the model card reads from the study's ingestion and feature engineering.
     datasets["toy.validation_report"] = MemoryDataset({"sources": ["toy.csv"], "rows_read": 1200,
                                                        "rows_quarantined": 0})

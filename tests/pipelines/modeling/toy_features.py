@@ -1,4 +1,5 @@
-"""A small synthetic feature table in the feature-engineering output layout."""
+"""A small synthetic feature table in the feature-engineering output layout (the fixtures in
+``conftest.py`` add the ``split`` column as feature engineering does)."""
 
 from __future__ import annotations
 

@@ -253,7 +253,14 @@ def test_html_report_is_self_contained_and_embeds_every_figure():
 
 def test_study_report_assembles_every_output_and_carries_its_population_estimates(
         insurance_params):
-    from health_risk.pipelines.reporting.assembly import assemble_study_report
+    from health_risk.pipelines.reporting.assembly import (
+        assemble_study_report,
+        build_features_group,
+        build_model_card_group,
+        build_monitoring_group,
+        build_tuning_group,
+        tabulate_logged_metrics,
+    )
     from health_risk.pipelines.reporting.nodes import render_html_report
 
     overview = dict.fromkeys(["task", "rows_read", "rows_quarantined", "model", "alias",
@@ -267,18 +274,23 @@ def test_study_report_assembles_every_output_and_carries_its_population_estimate
                                                  "blocks": []}]}
     history = pd.DataFrame({"step": [0, 0, 1], "metric": ["rows_in", "psi", "rows_in"],
                             "value": [10.0, 0.1, 12.0], "timestamp": [1, 1, 2]})
-    section = assemble_study_report(
-        study, {"unmatched_joins": [{"table": "census", "left_on": "_state",
-                                     "rows_unmatched": 3, "unmatched_keys": {"72": 3}}],
-                "excluded_rows_by_reason": {"target_missing": 4}},
-        pd.DataFrame({"feature": ["age"], "mutual_information": [0.2]}),
-        pd.DataFrame({"candidate": ["linear"]}), pd.DataFrame({"bin": [1]}),
+    metric_table = tabulate_logged_metrics(
         {"rmse": {"value": 1.0, "step": 0}}, {"rmse": {"value": 2.0, "step": 0}},
-        {"promoted": {"value": 1.0, "step": 0}}, None, None, None, None, history,
-        "# Model card: m version 1",
-        {"performed": True, "rows": 900, "method": "2 x 5-fold", "summary": {
-            "rmse": {"mean": 5000.0, "sd": 120.0}}},
-        {"rmse_mean": {"value": 5000.0, "step": 0}}, insurance_params,
+        {"rmse_mean": {"value": 5000.0, "step": 0}}, {"promoted": {"value": 1.0, "step": 0}},
+        None, None, None)
+    section = assemble_study_report(
+        study,
+        build_model_card_group("# Model card: m version 1", insurance_params),
+        build_features_group(
+            {"unmatched_joins": [{"table": "census", "left_on": "_state", "rows_unmatched": 3,
+                                  "unmatched_keys": {"72": 3}}],
+             "excluded_rows_by_reason": {"target_missing": 4}},
+            pd.DataFrame({"feature": ["age"], "mutual_information": [0.2]})),
+        build_tuning_group(
+            {"performed": True, "rows": 900, "method": "2 x 5-fold", "summary": {
+                "rmse": {"mean": 5000.0, "sd": 120.0}}},
+            pd.DataFrame({"candidate": ["linear"]}), pd.DataFrame({"bin": [1]})),
+        build_monitoring_group(None, history, metric_table, insurance_params),
         population_section=population)
     titles = [group["title"] for group in section["groups"]]
     assert titles == ["Model", "Model card", "Features", "Tuning and calibration",

@@ -10,7 +10,7 @@ from kedro_datasets.plotly import JSONDataset as PlotlyJSONDataset
 
 from health_risk.pipelines.reporting.pipeline import create_pipeline, section_names
 
-from ...committed_config import committed_registry, studies_running
+from ...committed_config import committed_params, committed_registry, studies_running
 
 PROJECT = Path(__file__).resolve().parents[3]
 LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output",
@@ -41,6 +41,63 @@ def test_each_study_gets_a_report_section_and_population_studies_their_estimates
     if population:
         assert "us_state_boundaries" in pipeline.inputs()
     assert "report_html" in pipeline.all_outputs()
+
+
+def test_the_study_section_is_built_from_parts_of_at_most_eight_inputs():
+    """The section template run on a catalog of hand-made inputs: one node per part of the page,
+    every part consumed inside the template, the groups in page order."""
+    import pandas as pd
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+
+    from health_risk.pipelines.reporting.charts import bar_figure
+    from health_risk.pipelines.reporting.pipeline import section_template
+
+    class Kept(MemoryDataset):
+        def _release(self) -> None:  # keep outputs readable after the run
+            pass
+
+    class Population:  # what the template reads of a registry entry
+        population = True
+
+    params = committed_params()["insurance"]["reporting"]
+    figure = bar_figure(["a"], [1.0], "t", "x", "y")
+    inputs = {
+        "validation_report": {"rows_read": 10, "rows_quarantined": 1, "violations": []},
+        "evaluation_report": {"task": "regression", "primary_metric": "rmse",
+                              "validation": {"rmse": 2.0}, "test": {"rmse": 2.5}},
+        "registration": {"model_name": "m", "version": "1"},
+        "gate_decision": {"alias": "champion", "reasons": ["first champion"]},
+        "inference_report": None, "drift_report": None, "synthetic_report": None,
+        "performance_plot": b"png", "calibration_plot": b"png", "error_plot": b"png",
+        "shap_plot": b"png", "shap_importance": pd.DataFrame({"feature": ["age"]}),
+        "subgroup_metrics": pd.DataFrame({"group": ["a"], "rows": [5]}),
+        "aggregate_tables": {}, "manifest_validation": {"tables": 0, "checked_at": "now"},
+        "bar_chart": figure, "pie_chart": figure, "line_chart": figure,
+        "risk_tiers": pd.DataFrame(), "risk_tier_chart": figure, "model_card": "# card",
+        "feature_report": {}, "feature_ranking": pd.DataFrame(),
+        "cross_validation": {"performed": False, "reason": "large study"},
+        "tuning_summary": pd.DataFrame(), "reliability_curve": pd.DataFrame(),
+        **{f"{stage}_metrics": None for stage in ("synthetic", "inference", "drift")},
+        **{f"{stage}_metrics": {"rmse": {"value": 1.0, "step": 0}}
+           for stage in ("validation", "test", "cv", "gate")},
+        "monitoring_metrics": pd.DataFrame(), "params:reporting": params,
+        "population_section": {"kind": "population", "groups": []},
+    }
+    pipeline = section_template(Population)
+    assert max(len(node.inputs) for node in pipeline.nodes) <= 8
+    assert pipeline.inputs() == set(inputs)
+    assert pipeline.outputs() == {"report_section"}
+    catalog = DataCatalog(datasets={
+        **{name: MemoryDataset(value) for name, value in inputs.items()},
+        **{name: Kept() for name in pipeline.all_outputs()}})
+    SequentialRunner().run(pipeline, catalog)
+    section = catalog.load("report_section")
+    assert [group["title"] for group in section["groups"]] == [
+        "Model", "Aggregates", "Latest scored batch", "Data quality", "Model card", "Features",
+        "Tuning and calibration", "Monitoring"]
+    assert section["population"] == {"kind": "population", "groups": []}
+    assert catalog.load("study_section")["groups"] == section["groups"][:4]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from scipy import stats
 
 from health_risk.core.columns import BATCH_CREATED_AT, BATCH_ID
 from health_risk.core.contract.config import ColumnRule
-from health_risk.pipelines.modeling.nodes import split_dataset
+from health_risk.pipelines.modeling.nodes import build_model_input
 from health_risk.pipelines.synthetic_data.conditional import StratifiedSynthesizer
 from health_risk.pipelines.synthetic_data.config import ShiftConfig
 from health_risk.pipelines.synthetic_data.marginals import EmpiricalMarginal
@@ -42,8 +42,8 @@ def _blocks(tables, **synthetic):
 @pytest.fixture(scope="module")
 def fitted(stroke_tables):
     blocks = _blocks(stroke_tables)
-    training, holdout = select_synthesizer_rows(stroke_tables.primary, *blocks,
-                                                stroke_tables.params["split"])
+    training, holdout = select_synthesizer_rows(stroke_tables.primary, stroke_tables.features,
+                                                *blocks)
     return blocks, training, holdout, fit_synthesizer(training, *blocks)
 
 
@@ -188,14 +188,15 @@ def test_train_on_synthetic_scores_real_rows_close_to_train_on_real(spark, strok
     fe = params["feature_engineering"]
     spec = {"task": "classification", "numeric_features": fe["numeric_features"],
             "categorical_features": fe["categorical_features"]}
-    model_input = split_dataset(stroke_tables.features, spec, params["modeling"],
-                                params["split"]).localCheckpoint()
+    model_input = build_model_input(stroke_tables.features, spec,
+                                    params["modeling"]).localCheckpoint()
     rows = sample_utility_rows(synthesizer, training, *blocks)
     assert len(rows) == len(training) and rows["id"].tolist()[:3] == [1, 2, 3]
     synthetic = spark.createDataFrame(rows.astype(object).where(rows.notna(), None))
     winner = {"candidate": "linear", "params": {"regParam": 0.01, "elasticNetParam": 0.0}}
+    sd_params, _, fe_params = blocks
     report = measure_synthetic_utility(synthetic, model_input, spec, winner,
-                                       params["modeling"], *blocks)
+                                       params["modeling"], sd_params, fe_params)
     assert report["performed"] and report["synthetic_rows"] <= len(training)
     assert report["real_train_rows"] == report["synthetic_rows"]
     assert report["tstr"]["roc_auc"] - report["trtr"]["roc_auc"] == pytest.approx(
@@ -203,7 +204,7 @@ def test_train_on_synthetic_scores_real_rows_close_to_train_on_real(spark, strok
     assert report["trtr"]["roc_auc"] > 0.75
     assert report["tstr"]["roc_auc"] > report["trtr"]["roc_auc"] - 0.08
     assert set(report["targets"]) == {"roc_auc"}
+    off, _, _ = _blocks(stroke_tables, utility={"enabled": False})
     disabled = measure_synthetic_utility(synthetic, model_input, spec, winner,
-                                         params["modeling"], *_blocks(
-                                             stroke_tables, utility={"enabled": False}))
+                                         params["modeling"], off, fe_params)
     assert disabled == {"performed": False, "reason": "utility.enabled is false"}

@@ -8,7 +8,6 @@ from pyspark.sql import functions as F
 from health_risk.core.contract.config import ColumnRule
 from health_risk.spark.sql import sql_double, sql_name, sql_text
 
-REASON_FIELDS = ("rule", "column", "value")
 UNICODE_REPLACEMENT = "\ufffd"  # what a non-UTF-8 byte becomes when read as UTF-8
 
 

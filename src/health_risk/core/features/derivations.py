@@ -215,9 +215,3 @@ def apply_steps(df: DataFrame, steps: list, where: str,
         else:
             pending.update(COLUMN_STEPS[step.step](types, step, label))
     return df.withColumns(pending) if pending else df
-
-
-def apply_step(df: DataFrame, step, where: str,
-               lookups: Mapping[str, DataFrame] | None = None) -> DataFrame:
-    """Apply one configured derivation step."""
-    return apply_steps(df, [step], where, lookups)

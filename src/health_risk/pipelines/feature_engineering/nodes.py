@@ -1,7 +1,9 @@
-"""Feature-engineering nodes: validated table -> primary table -> feature table + report.
+"""Feature-engineering nodes: validated table -> primary table -> feature table (with the
+study's split) + report.
 
 All study specifics come from the ``<study>.feature_engineering`` block; every row that is not
-modelled is counted by reason in the report, never dropped silently.
+modelled is counted by reason in the report, never dropped silently. The split is assigned here,
+once (``<study>.split``, ``core.split.assign_split``), and every later pipeline reads it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.core.columns import EXCLUDED_REASON, ID, LABEL, WEIGHT
+from health_risk.core.columns import EXCLUDED_REASON, ID, LABEL, SPLIT, WEIGHT
 from health_risk.core.features.config import FeatureEngineeringConfig, JoinStep
 from health_risk.core.features.derivations import (
     DerivationError,
@@ -28,8 +30,23 @@ from health_risk.core.features.table import (
     feature_columns,
     output_columns,
 )
+from health_risk.core.split import SplitConfig, assign_split
 
 logger = logging.getLogger(__name__)
+
+
+def build_feature_table_with_split(primary: DataFrame, params: dict[str, Any],
+                                   split_params: dict[str, Any]) -> DataFrame:
+    """The feature table (``build_feature_table``, the columns inference builds for a batch)
+    with the study's one ``split`` column: seeded by ``<study>.split``, stratified by label for
+    classification. Feature selection, modeling (and through its model input, cross-validation
+    and the synthetic utility check) and synthetic data all read this column; none recomputes
+    it."""
+    config = FeatureEngineeringConfig.model_validate(params)
+    split = SplitConfig.model_validate(split_params)
+    stratify = LABEL if config.task == "classification" else None
+    return assign_split(build_feature_table(primary, params), ID, stratify, split.seed,
+                        split.train, split.validation)
 
 
 def _label_aggregates(task: str) -> list[Column]:
@@ -77,7 +94,7 @@ def build_feature_report(primary: DataFrame, features: DataFrame,
         by_reason[reason] = by_reason.get(reason, 0) + int(group["count"])
     rows_in = sum(by_reason.values())
     modelled = by_reason.pop("modelled", 0)
-    columns = [c for c in features.columns if c not in (ID, LABEL, WEIGHT)]
+    columns = [c for c in features.columns if c not in (ID, LABEL, WEIGHT, SPLIT)]
     # One pass over the feature table for every count below.
     totals = features.agg(
         F.count(F.lit(1)).alias("__rows"), F.countDistinct(ID).alias("__ids"),
@@ -111,5 +128,5 @@ def build_feature_report(primary: DataFrame, features: DataFrame,
     return report
 
 
-__all__ = ["build_feature_report", "build_feature_table", "derive_primary", "feature_columns",
-           "output_columns"]
+__all__ = ["build_feature_report", "build_feature_table", "build_feature_table_with_split",
+           "derive_primary", "feature_columns", "output_columns"]

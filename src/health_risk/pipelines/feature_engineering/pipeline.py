@@ -4,6 +4,8 @@ Each namespace reads ``<study>.validated`` and ``params:<study>.feature_engineer
 differs between studies (target, derivations, features, leakage list) is configuration. The
 only wiring that differs is which reference tables a study's ``join`` steps may read: the
 registry's ``references`` (``census`` becomes the input ``census_table`` = ``census.validated``).
+The feature table carries the study's split (``params:<study>.split``), assigned here once for
+every later pipeline.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -11,7 +13,7 @@ from kedro.pipeline import Node, Pipeline
 from health_risk.core.studies import Study, StudyRegistry, per_study
 from health_risk.pipelines.feature_engineering.nodes import (
     build_feature_report,
-    build_feature_table,
+    build_feature_table_with_split,
     derive_primary,
 )
 from health_risk.pipelines.feature_engineering.selection import rank_features
@@ -25,7 +27,8 @@ def template(study: Study) -> Pipeline:
     return Pipeline(
         [
             Node(derive_primary, derive_inputs, "primary", name="derive_primary"),
-            Node(build_feature_table, ["primary", "params:feature_engineering"], "features",
+            Node(build_feature_table_with_split,
+                 ["primary", "params:feature_engineering", "params:split"], "features",
                  name="build_feature_table"),
             Node(rank_features, ["features", "params:feature_engineering", "params:split"],
                  ["feature_ranking", "feature_spec"], name="rank_features"),

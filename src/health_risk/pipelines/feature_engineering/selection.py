@@ -1,7 +1,8 @@
 """Feature ranking by mutual information, on TRAINING rows only, and the feature spec.
 
-Only rows the modeling split puts in TRAIN are looked at (the shared rule in ``split_rule``),
-so the ranking - and any pruning based on it - never sees validation or test labels. The
+Only TRAIN rows of the study's split (the feature table's ``split`` column, the one modeling
+trains on) are looked at, so the ranking - and any pruning based on it - never sees validation
+or test labels. The
 statistic is computed on a bounded, seeded sample collected to pandas; the full table never
 leaves Spark.
 """
@@ -17,9 +18,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
-from health_risk.core.columns import ID, LABEL, WEIGHT
+from health_risk.core.columns import ID, LABEL, SPLIT, WEIGHT
 from health_risk.core.features.config import FeatureEngineeringConfig, LeakageError
-from health_risk.core.split import SplitConfig, is_train, stratified_position_expr
+from health_risk.core.split import SplitConfig, require_split
 
 logger = logging.getLogger(__name__)
 
@@ -27,21 +28,12 @@ RANKING_COLUMNS = ["feature", "kind", "mutual_information", "rank", "kept"]
 
 
 def training_sample(features: DataFrame, config: FeatureEngineeringConfig,
-                    split: SplitConfig) -> pd.DataFrame:
-    """At most ``selection.sample_rows`` TRAIN rows (id, label, candidate features).
-
-    A row counts as TRAIN only when both forms of the split rule put it there: the uniform
-    number ``< split.train`` and its rank within its class (label, for classification)
-    ``< split.train``. The two differ by a few rows at the boundary; taking both keeps the
-    sample train-only whichever form modeling cuts by. The sample is then the rows with the
-    smallest salted hash of the id: deterministic for a seed whatever the partitioning.
-    """
-    seed, fraction = split.seed, split.train
-    stratify = LABEL if config.task == "classification" else None
-    train = (features.select(ID, LABEL, *config.features)
-             .withColumn("__position", stratified_position_expr(ID, seed, stratify))
-             .filter(is_train(ID, seed, fraction) & (F.col("__position") < F.lit(fraction)))
-             .drop("__position"))
+                    seed: int) -> pd.DataFrame:
+    """At most ``selection.sample_rows`` TRAIN rows (id, label, candidate features) of the
+    feature table's ``split`` column: the rows with the smallest hash of the id salted with
+    ``seed``, deterministic whatever the partitioning."""
+    require_split(features, config.study)
+    train = features.filter(F.col(SPLIT) == "train").select(ID, LABEL, *config.features)
     order = F.xxhash64(F.col(ID), F.lit(int(seed)), F.lit("feature_selection"))
     return train.orderBy(order, ID).limit(config.selection.sample_rows).toPandas()
 
@@ -98,10 +90,11 @@ def _kept(ranking: pd.DataFrame, config: FeatureEngineeringConfig) -> pd.Series:
 def rank_features(features: DataFrame, params: dict[str, Any], split_params: dict[str, Any]
                   ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The MI ranking table and the ``feature_spec`` modeling reads (after optional pruning),
-    on TRAIN rows of the study's split rule only."""
+    on TRAIN rows of the study's split only (``<study>.split`` seeds the sample and the MI
+    estimator)."""
     config = FeatureEngineeringConfig.model_validate(params)
     split = SplitConfig.model_validate(split_params)
-    sample = training_sample(features, config, split)
+    sample = training_sample(features, config, split.seed)
     scores = mutual_information(sample, config, split.seed)
     ranking = pd.DataFrame({
         "feature": config.features,

@@ -31,7 +31,7 @@ from health_risk.core.features.table import derive_primary, feature_columns, out
 from health_risk.core.metrics import classification_metrics, regression_metrics
 from health_risk.core.risk_tiers import tier_column, tier_edges
 from health_risk.core.scoring import score
-from health_risk.datasets.mlflow_registry import ChampionModel
+from health_risk.datasets.mlflow_models import ChampionModel
 from health_risk.pipelines.inference.config import InferenceConfig
 from health_risk.pipelines.inference.validation import batch_contract
 

@@ -6,7 +6,8 @@ below ``cross_validation.max_rows`` (train + validation rows), the winning candi
 tuned hyper-parameters is refitted on k-1 folds of train + validation and scored on the k-th,
 ``repeats`` times with a different fold seed; the test split stays untouched. Folds follow the
 split rule (a hash of the id, ranked within each class), so they are stratified and do not
-depend on partitioning. The refits are uncalibrated: calibration is monotone and does not change
+depend on partitioning; the rows they cut are the model input's train + validation rows, i.e.
+the split feature engineering assigned. The refits are uncalibrated: calibration is monotone and does not change
 ROC-AUC, but it does change the Brier score, so Brier is not reported here.
 """
 
@@ -20,7 +21,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.core.columns import LABEL, SCORE, SPLIT
+from health_risk.core.columns import ID, LABEL, SCORE, SPLIT
 from health_risk.core.estimators import fit_configuration, xgboost_workers
 from health_risk.core.metrics import classification_metrics, regression_metrics
 from health_risk.core.modeling_config import ModelingConfig
@@ -39,11 +40,23 @@ def _fold_metrics(model: PipelineModel, held_out: DataFrame, task: str) -> dict[
     return {name: found[name] for name in REPORTED[task]}
 
 
+def cv_rows(model_input: DataFrame) -> DataFrame:
+    """The rows the folds cut: train + validation of the study's split (test stays out)."""
+    return model_input.filter(F.col(SPLIT).isin("train", "validation"))
+
+
+def with_folds(rows: DataFrame, folds: int, seed: int, stratify: str | None) -> DataFrame:
+    """``__fold`` in 0..folds-1: the id-hash position ranked within each class, cut in equal
+    parts (so folds are stratified and do not depend on partitioning)."""
+    position = stratified_position_expr(ID, seed, stratify)
+    return rows.withColumn(FOLD, F.least(F.floor(position * folds), F.lit(folds - 1)))
+
+
 def cross_validate(model_input: DataFrame, spec: dict[str, Any], winner: dict[str, Any],
                    config: ModelingConfig) -> tuple[dict[str, Any], dict[str, dict]]:
     """(report, metrics history). The report says why when the estimate is skipped."""
     cv = config.cross_validation
-    rows = model_input.filter(F.col(SPLIT).isin("train", "validation"))
+    rows = cv_rows(model_input)
     n_rows = rows.count()
     base = {"study": config.study, "candidate": winner["candidate"], "rows": n_rows,
             "folds": cv.folds, "repeats": cv.repeats, "max_rows": cv.max_rows}
@@ -58,9 +71,7 @@ def cross_validate(model_input: DataFrame, spec: dict[str, Any], winner: dict[st
     workers = xgboost_workers(config.xgboost_workers, rows, [name])
     folded = []
     for repeat in range(cv.repeats):
-        position = stratified_position_expr("id", cv.seed + repeat, stratify)
-        folded.append(rows.withColumn(FOLD, F.least(F.floor(position * cv.folds),
-                                                    F.lit(cv.folds - 1))).cache())
+        folded.append(with_folds(rows, cv.folds, cv.seed + repeat, stratify).cache())
 
     def refit(repeat: int, fold: int) -> dict[str, float]:
         table = folded[repeat]

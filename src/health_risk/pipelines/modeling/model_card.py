@@ -33,7 +33,22 @@ def _table(frame: pd.DataFrame, max_rows: int = 40) -> str:
     return "\n".join(lines)
 
 
-def _automatic_limitations(evaluation: dict, feature_report: dict, spec: dict) -> list[str]:
+def summarise_data_provenance(validation_report: dict, feature_report: dict) -> dict[str, Any]:
+    """What the card says about the data: its sources, the rows read and quarantined at
+    ingestion, and the rows that reached the model (and why the others did not)."""
+    return {
+        "sources": validation_report.get("sources") or [],
+        "rows_read": validation_report.get("rows_read"),
+        "rows_quarantined": validation_report.get("rows_quarantined"),
+        "checked_at": validation_report.get("checked_at", "n/a"),
+        "rows_in": feature_report.get("rows_in"),
+        "rows_out": feature_report.get("rows_out"),
+        "rows_excluded": feature_report.get("rows_excluded") or 0,
+        "excluded_rows_by_reason": feature_report.get("excluded_rows_by_reason"),
+    }
+
+
+def _automatic_limitations(evaluation: dict, provenance: dict, spec: dict) -> list[str]:
     test = evaluation.get("test") or {}
     notes = []
     rows = test.get("rows")
@@ -41,10 +56,10 @@ def _automatic_limitations(evaluation: dict, feature_report: dict, spec: dict) -
         positives = round(rows * (test.get("positive_rate") or 0))
         notes.append(f"The test split holds {int(rows):,} rows and about {positives:,} "
                      "positives: read the metrics with their intervals.")
-    excluded = feature_report.get("rows_excluded") or 0
+    excluded = provenance["rows_excluded"]
     if excluded:
         notes.append(f"{excluded:,} rows were not modelled (no usable target, id or weight): "
-                     f"{feature_report.get('excluded_rows_by_reason')}.")
+                     f"{provenance['excluded_rows_by_reason']}.")
     if spec.get("weight_column"):
         notes.append("Metrics are unweighted; population figures use the survey weight.")
     return notes
@@ -52,8 +67,8 @@ def _automatic_limitations(evaluation: dict, feature_report: dict, spec: dict) -
 
 def build_model_card(registration: dict, gate_decision: dict, evaluation_report: dict,
                      spec: dict[str, Any], subgroup_metrics: pd.DataFrame,
-                     feature_report: dict, validation_report: dict,
-                     cross_validation: dict[str, Any], params: dict[str, Any]) -> str:
+                     data_provenance: dict[str, Any], cross_validation: dict[str, Any],
+                     params: dict[str, Any]) -> str:
     config = ModelingConfig.model_validate(params)
     card = config.model_card
     intervals = evaluation_report.get("test_intervals") or {}
@@ -64,14 +79,14 @@ def build_model_card(registration: dict, gate_decision: dict, evaluation_report:
         for name, value in sorted((evaluation_report.get("test") or {}).items())
         if name not in ("rows", "threshold")])
     limitations = [*card.limitations,
-                   *_automatic_limitations(evaluation_report, feature_report, spec)]
-    sources = ", ".join(validation_report.get("sources") or []) or "not recorded"
+                   *_automatic_limitations(evaluation_report, data_provenance, spec)]
+    sources = ", ".join(data_provenance["sources"]) or "not recorded"
     period = f" ({card.period})" if card.period else ""
-    ingested = (f"- Rows read at ingestion: {_number(validation_report.get('rows_read'))}, "
-                f"quarantined: {_number(validation_report.get('rows_quarantined'))} (checked "
-                f"{validation_report.get('checked_at', 'n/a')})")
-    modelled = (f"- Rows modelled: {_number(feature_report.get('rows_out'))} of "
-                f"{_number(feature_report.get('rows_in'))}; split train / validation / test by "
+    ingested = (f"- Rows read at ingestion: {_number(data_provenance['rows_read'])}, "
+                f"quarantined: {_number(data_provenance['rows_quarantined'])} (checked "
+                f"{data_provenance['checked_at']})")
+    modelled = (f"- Rows modelled: {_number(data_provenance['rows_out'])} of "
+                f"{_number(data_provenance['rows_in'])}; split train / validation / test by "
                 "the study's split rule")
     calibration = (f"- Calibration: {evaluation_report.get('calibration', 'n/a')}; threshold "
                    f"{_number(evaluation_report.get('threshold'))} chosen on "

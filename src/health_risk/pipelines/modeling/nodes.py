@@ -1,4 +1,4 @@
-"""Modeling nodes: split, tune candidates, calibrate, choose a threshold, evaluate, explain,
+"""Modeling nodes: model input, tune candidates, calibrate, choose a threshold, evaluate, explain,
 register and gate. Every study runs the same nodes; the task (classification / regression) and
 everything else comes from the feature spec and ``<study>.modeling`` parameters.
 """
@@ -26,7 +26,7 @@ from health_risk.core.estimators import (
 from health_risk.core.metrics import bootstrap_intervals, weighted_classification_metrics
 from health_risk.core.modeling_config import ModelingConfig, higher_is_better
 from health_risk.core.scoring import collect_scores, score
-from health_risk.core.split import SplitConfig, assign_split
+from health_risk.core.split import require_split
 from health_risk.pipelines.modeling import plots
 from health_risk.pipelines.modeling.calibration import (
     calibrator,
@@ -44,7 +44,7 @@ from health_risk.pipelines.modeling.evaluation import (
     subgroup_metrics,
 )
 from health_risk.pipelines.modeling.explain import explain, summary_figure
-from health_risk.pipelines.modeling.registry import (
+from health_risk.pipelines.modeling.promotion import (
     decide_promotion,
     log_and_register,
     prune_versions,
@@ -71,18 +71,18 @@ def _part(model_input: DataFrame, name: str) -> DataFrame:
     return model_input.filter(F.col(SPLIT) == name)
 
 
-def split_dataset(features: DataFrame, spec: dict[str, Any], params: dict[str, Any],
-                  split_params: dict[str, Any]) -> DataFrame:
-    """The study's seeded split (``<study>.split``, 60/20/20 by default; stratified by label for
-    classification) plus balanced class weights computed from the training split only."""
+def build_model_input(features: DataFrame, spec: dict[str, Any], params: dict[str, Any]
+                      ) -> DataFrame:
+    """The feature table with its ``split`` (assigned once by feature engineering from
+    ``<study>.split``: seeded, 60/20/20 by default, stratified by label for classification) plus
+    balanced class weights computed from the training split only."""
     config = _config(params, spec)
-    split = SplitConfig.model_validate(split_params)
-    stratify = LABEL if config.task == "classification" else None
-    table = assign_split(features, "id", stratify, split.seed, split.train, split.validation)
-    _require_feature_values(_part(table, "train"), spec, config.study)
+    require_split(features, config.study)
+    train = _part(features, "train")
+    _require_feature_values(train, spec, config.study)
     if config.task == "classification" and config.class_weighting == "balanced":
-        return table.withColumn(CLASS_WEIGHT, balanced_class_weight(_part(table, "train")))
-    return table.withColumn(CLASS_WEIGHT, F.lit(1.0))
+        return features.withColumn(CLASS_WEIGHT, balanced_class_weight(train))
+    return features.withColumn(CLASS_WEIGHT, F.lit(1.0))
 
 
 def _require_feature_values(train: DataFrame, spec: dict[str, Any], study: str) -> None:
@@ -325,7 +325,8 @@ def register_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
 def promote_model(registration: dict, evaluation: dict, spec: dict[str, Any],
                   params: dict[str, Any]) -> tuple[dict, dict, dict]:
     """The quality gate: champion only if it passes thresholds and beats the champion; then
-    the registry retention (``retention.keep_last_versions``) prunes old unaliased versions.
+    the model-registry retention (``retention.keep_last_versions``) prunes old unaliased
+    versions.
 
     The third output is the champion record that inference loads its model from: a dataset
     edge, so scoring waits for this gate under any runner and uses the version it left as

@@ -3,8 +3,9 @@
 from kedro.pipeline import Node, Pipeline
 
 from health_risk.core.studies import Study, StudyRegistry, per_study
-from health_risk.pipelines.modeling.model_card import build_model_card
+from health_risk.pipelines.modeling.model_card import build_model_card, summarise_data_provenance
 from health_risk.pipelines.modeling.nodes import (
+    build_model_input,
     build_reference_profile,
     calibrate_and_choose_threshold,
     cross_validate_winner,
@@ -12,7 +13,6 @@ from health_risk.pipelines.modeling.nodes import (
     explain_model,
     promote_model,
     register_model,
-    split_dataset,
     train_candidates,
 )
 from health_risk.spark.mode import CLASSIC_SPARK, FITS_CANDIDATES
@@ -21,8 +21,8 @@ from health_risk.spark.mode import CLASSIC_SPARK, FITS_CANDIDATES
 def template(study: Study | None = None) -> Pipeline:
     spec, params = "feature_spec", "params:modeling"
     return Pipeline([
-        Node(split_dataset, ["features", spec, params, "params:split"], "model_input",
-             name="split_dataset"),
+        Node(build_model_input, ["features", spec, params], "model_input",
+             name="build_model_input"),
         Node(train_candidates, ["model_input", spec, params],
              ["best_candidate_model", "tuning_summary", "winning_candidate"],
              name="train_candidates", tags=[FITS_CANDIDATES]),
@@ -44,10 +44,11 @@ def template(study: Study | None = None) -> Pipeline:
              "registration", name="register_model", tags=[CLASSIC_SPARK]),
         Node(promote_model, ["registration", "evaluation_report", spec, params],
              ["gate_decision", "gate_metrics", "champion_model"], name="promote_model"),
+        Node(summarise_data_provenance, ["validation_report", "feature_report"],
+             "data_provenance", name="summarise_data_provenance"),
         Node(build_model_card, ["registration", "gate_decision", "evaluation_report", spec,
-                                "subgroup_metrics", "feature_report", "validation_report",
-                                "cross_validation", params], "model_card",
-             name="build_model_card"),
+                                "subgroup_metrics", "data_provenance", "cross_validation",
+                                params], "model_card", name="build_model_card"),
     ])
 
 

@@ -1,5 +1,6 @@
-"""The last node of a study's reporting namespace: everything the study's pipelines produced
-for people to read, assembled into its one report section.
+"""The second half of a study's reporting namespace: everything else the study's pipelines
+produced for people to read (model card, features, tuning, synthetic batch, monitoring, the
+metrics logged to MLflow), one node per group of the page, then the study's one report section.
 
 Consuming every report, table and metrics file of the study here (and nowhere outside the
 namespace) is what keeps the kedro-viz flowchart readable: collapsed, a study is one group whose
@@ -94,18 +95,48 @@ def _utility_block(utility: dict[str, Any], conditioning: dict[str, Any]) -> dic
              f"synthesis: {how}.")
 
 
-def assemble_study_report(study_section: dict[str, Any], feature_report: dict[str, Any],
-                          feature_ranking: pd.DataFrame, tuning_summary: pd.DataFrame,
-                          reliability_curve: pd.DataFrame, validation_metrics: dict,
-                          test_metrics: dict, gate_metrics: dict,
-                          synthetic_report: dict | None, synthetic_metrics: dict | None,
-                          inference_metrics: dict | None, drift_metrics: dict | None,
-                          monitoring_metrics: pd.DataFrame, model_card: str,
-                          cross_validation: dict[str, Any], cv_metrics: dict,
-                          params: dict[str, Any],
-                          population_section: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The study's section with its features, tuning trials, calibration table, synthetic batch,
-    monitoring history and every metric logged to MLflow; population estimates ride along."""
+def build_model_card_group(model_card: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The "Model card" group: the card of this run's version, as written."""
+    config = ReportingConfig.model_validate(params)
+    return {"title": "Model card", "blocks": [blocks.markdown_block(
+        "Model card of this run's version", model_card,
+        note=f"08_reporting/{config.study}/model_card.md; MLflow artifact "
+             f"modeling/{config.study}/model_card.md in the run that registered it.")]}
+
+
+def build_features_group(feature_report: dict[str, Any],
+                         feature_ranking: pd.DataFrame) -> dict[str, Any]:
+    """The "Features" group: the ranking, the rows not modelled and the reference joins."""
+    return {"title": "Features", "blocks": _feature_blocks(feature_report, feature_ranking)}
+
+
+def build_tuning_group(cross_validation: dict[str, Any], tuning_summary: pd.DataFrame,
+                       reliability_curve: pd.DataFrame) -> dict[str, Any]:
+    """The "Tuning and calibration" group: cross-validated estimate, trials, reliability."""
+    return {"title": "Tuning and calibration", "blocks": [
+        _cross_validation_block(cross_validation),
+        blocks.table_block("Tuning trials (validation split)", tuning_summary, wide=True),
+        blocks.table_block("Reliability table (test): mean predicted vs observed by bin",
+                           reliability_curve)]}
+
+
+def tabulate_logged_metrics(validation_metrics: dict, test_metrics: dict, cv_metrics: dict,
+                            gate_metrics: dict, synthetic_metrics: dict | None,
+                            inference_metrics: dict | None,
+                            drift_metrics: dict | None) -> pd.DataFrame:
+    """Every metric the study's stages logged to MLflow, one row per (stage, metric); a stage
+    that has not run (None) has no rows."""
+    return _metrics_table({"validation": validation_metrics, "test": test_metrics,
+                           "cv": cv_metrics, "gate": gate_metrics,
+                           "synthetic": synthetic_metrics,
+                           "inference": inference_metrics, "drift": drift_metrics})
+
+
+def build_monitoring_group(synthetic_report: dict[str, Any] | None,
+                           monitoring_metrics: pd.DataFrame, section_metric_table: pd.DataFrame,
+                           params: dict[str, Any]) -> dict[str, Any]:
+    """The "Monitoring" group: the latest synthetic batch, the monitoring history (the latest
+    batches, one column per metric) and the table of metrics logged to MLflow."""
     config = ReportingConfig.model_validate(params)
     history = monitoring_metrics
     if history is not None and not history.empty:
@@ -113,31 +144,23 @@ def assemble_study_report(study_section: dict[str, Any], feature_report: dict[st
         history = (history[history["step"].isin(latest)]
                    .pivot_table(index="step", columns="metric", values="value")
                    .reset_index())
-    metrics = _metrics_table({"validation": validation_metrics, "test": test_metrics,
-                              "cv": cv_metrics, "gate": gate_metrics,
-                              "synthetic": synthetic_metrics,
-                              "inference": inference_metrics, "drift": drift_metrics})
-    groups = [
-        *study_section["groups"],
-        {"title": "Model card", "blocks": [blocks.markdown_block(
-            "Model card of this run's version", model_card,
-            note=f"08_reporting/{config.study}/model_card.md; MLflow artifact "
-                 f"modeling/{config.study}/model_card.md in the run that registered it.")]},
-        {"title": "Features", "blocks": _feature_blocks(feature_report, feature_ranking)},
-        {"title": "Tuning and calibration", "blocks": [
-            _cross_validation_block(cross_validation),
-            blocks.table_block("Tuning trials (validation split)", tuning_summary,
-                               wide=True),
-            blocks.table_block("Reliability table (test): mean predicted vs observed by bin",
-                               reliability_curve)]},
-        {"title": "Monitoring", "blocks": [
-            *_synthetic_blocks(synthetic_report),
-            blocks.table_block("Monitoring history (one step per scored batch)", history,
-                               empty="no batch scored yet", wide=True),
-            blocks.table_block("Metrics logged to MLflow", metrics,
-                               note=f"MLflow keys are {config.study}.<stage>.<metric>.")]},
-    ]
-    section = {**study_section, "groups": groups}
+    return {"title": "Monitoring", "blocks": [
+        *_synthetic_blocks(synthetic_report),
+        blocks.table_block("Monitoring history (one step per scored batch)", history,
+                           empty="no batch scored yet", wide=True),
+        blocks.table_block("Metrics logged to MLflow", section_metric_table,
+                           note=f"MLflow keys are {config.study}.<stage>.<metric>.")]}
+
+
+def assemble_study_report(study_section: dict[str, Any], section_model_card: dict[str, Any],
+                          section_features: dict[str, Any], section_tuning: dict[str, Any],
+                          section_monitoring: dict[str, Any],
+                          population_section: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The study's section followed by its model card, features, tuning trials and calibration
+    table, synthetic batch and monitoring; population estimates ride along."""
+    section = {**study_section, "groups": [*study_section["groups"], section_model_card,
+                                           section_features, section_tuning,
+                                           section_monitoring]}
     if population_section is not None:
         section["population"] = population_section
     return section

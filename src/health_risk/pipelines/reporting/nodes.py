@@ -144,23 +144,19 @@ def plot_area_map(estimates: pd.DataFrame, summary: dict[str, Any],
                     f"{config.study}: {config.population.target_label} by {config.population.area}")
 
 
-# --- report sections and HTML ----------------------------------------------------------------------
+# --- the study's report section, built from its parts --------------------------------------------
+# One node per part of the page (the overview and each titled group), each reading only what it
+# shows; build_study_section orders them. assembly.py does the same for the second half.
 def _primary_metric(evaluation: dict[str, Any]) -> tuple[str, float | None]:
     metric = evaluation.get("primary_metric")
     return metric, (evaluation.get("test") or {}).get(metric)
 
 
-def build_study_section(validation_report: dict, evaluation_report: dict, registration: dict,
-                        gate_decision: dict, subgroup_metrics: pd.DataFrame,
-                        shap_importance: pd.DataFrame, performance_plot: bytes,
-                        calibration_plot: bytes, error_plot: bytes, shap_plot: bytes,
-                        aggregate_tables: dict[str, Any], manifest_validation: dict,
-                        bar_chart: go.Figure, pie_chart: go.Figure, line_chart: go.Figure,
-                        risk_tiers: pd.DataFrame, risk_tier_chart: go.Figure,
-                        inference_report: dict | None, drift_report: dict | None,
-                        params: dict[str, Any]) -> dict[str, Any]:
-    """One study's part of the report: key figures, model evaluation, explanations, subgroup
-    metrics, aggregates with their manifests, the latest batch (tiers, drift), data quality."""
+def build_section_overview(validation_report: dict, evaluation_report: dict, registration: dict,
+                           gate_decision: dict, inference_report: dict | None,
+                           drift_report: dict | None, params: dict[str, Any]) -> dict[str, Any]:
+    """The head of the study's section: its overview (one row of the page's summary table) and
+    key figures from ingestion, the model of this run and the latest scored batch."""
     config = ReportingConfig.model_validate(params)
     task = evaluation_report.get("task")
     metric, value = _primary_metric(evaluation_report)
@@ -195,8 +191,33 @@ def build_study_section(validation_report: dict, evaluation_report: dict, regist
         blocks.key_figure("drifted features", overview["drifted_features"]),
         blocks.key_figure("score PSI", (drift.get("score") or {}).get("psi")),
     ]
-    classification = task == "classification"
-    model_blocks = [
+    return {"kind": "study", "study": config.study, "title": config.title, "task": task,
+            "overview": overview, "key_figures": key_figures}
+
+
+def build_model_figures(evaluation_report: dict, performance_plot: bytes,
+                        calibration_plot: bytes, error_plot: bytes,
+                        shap_plot: bytes) -> list[dict[str, Any]]:
+    """The four model plots as image blocks, titled for the study's task."""
+    classification = evaluation_report.get("task") == "classification"
+    return [
+        blocks.image_block("ROC and precision-recall curves (test)" if classification
+                           else "Predicted vs actual and residuals (test)", performance_plot),
+        blocks.image_block("Calibration curve (test)" if classification
+                           else "Mean actual vs predicted by decile (test)", calibration_plot),
+        blocks.image_block("Confusion matrix at the chosen threshold (test)" if classification
+                           else "Residual distribution (test)", error_plot),
+        blocks.image_block("SHAP summary", shap_plot),
+    ]
+
+
+def build_model_group(evaluation_report: dict, gate_decision: dict,
+                      model_figures: list[dict[str, Any]], shap_importance: pd.DataFrame,
+                      subgroup_metrics: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """The "Model" group: metrics with intervals, the gate's reasons, the plots, SHAP importance,
+    subgroup metrics and the survey-weighted prevalence by area of the test split."""
+    config = ReportingConfig.model_validate(params)
+    return {"title": "Model", "blocks": [
         blocks.metrics_block("Validation and test metrics",
                              {"validation": evaluation_report.get("validation", {}),
                               "test": evaluation_report.get("test", {})},
@@ -207,13 +228,7 @@ def build_study_section(validation_report: dict, evaluation_report: dict, regist
                           f"{evaluation_report.get('calibration', 'n/a')}, threshold: "
                           f"{evaluation_report.get('threshold')} chosen on "
                           f"{evaluation_report.get('chosen_on', 'validation')})."),
-        blocks.image_block("ROC and precision-recall curves (test)" if classification
-                           else "Predicted vs actual and residuals (test)", performance_plot),
-        blocks.image_block("Calibration curve (test)" if classification
-                           else "Mean actual vs predicted by decile (test)", calibration_plot),
-        blocks.image_block("Confusion matrix at the chosen threshold (test)" if classification
-                           else "Residual distribution (test)", error_plot),
-        blocks.image_block("SHAP summary", shap_plot),
+        *model_figures,
         blocks.table_block("Feature importance (mean |SHAP|)",
                            shap_importance.head(config.top_features)),
         blocks.table_block("Subgroup metrics (test)", with_interval_text(subgroup_metrics),
@@ -225,37 +240,52 @@ def build_study_section(validation_report: dict, evaluation_report: dict, regist
                            empty="no survey weight or area column for this study",
                            note="Observed: weighted share of the test rows with the outcome; "
                                 "predicted: weighted mean of the calibrated score."),
-    ]
-    aggregate_blocks = [
-        blocks.figure_block(chart.layout.title.text or kind, chart)
-        for kind, chart in zip(CHART_KINDS, (bar_chart, pie_chart, line_chart), strict=True)
-    ] + [blocks.table_block(f"{name}: {config.aggregates[name].description}", frame,
-                            note=f"08_reporting/{config.study}/aggregates/{name}.csv")
-         for name, frame in _loaded(aggregate_tables).items() if name in config.aggregates]
-    aggregate_blocks.append(blocks.text_block(
+    ]}
+
+
+def build_aggregates_group(aggregate_tables: dict[str, Any], manifest_validation: dict,
+                           bar_chart: go.Figure, pie_chart: go.Figure, line_chart: go.Figure,
+                           params: dict[str, Any]) -> dict[str, Any]:
+    """The "Aggregates" group: the three charts, every configured table and the manifest check."""
+    config = ReportingConfig.model_validate(params)
+    charts = [blocks.figure_block(chart.layout.title.text or kind, chart)
+              for kind, chart in zip(CHART_KINDS, (bar_chart, pie_chart, line_chart),
+                                     strict=True)]
+    tables = [blocks.table_block(f"{name}: {config.aggregates[name].description}", frame,
+                                 note=f"08_reporting/{config.study}/aggregates/{name}.csv")
+              for name, frame in _loaded(aggregate_tables).items() if name in config.aggregates]
+    manifests = blocks.text_block(
         "QuickSight manifests", f"{manifest_validation['tables']} manifest(s) validated at "
         f"{manifest_validation['checked_at']}: every entry names an existing, non-empty CSV "
-        "with the configured header."))
-    batch_blocks = [blocks.figure_block("Risk tiers of the latest scored batch",
-                                        risk_tier_chart),
-                    blocks.table_block(
-                        "Risk tiers", risk_tiers,
-                        note="Tiers cut the score at percentiles of the champion's training "
-                             "scores; weighted share uses the survey weight when present."),
-                    *blocks.drift_blocks(drift_report, config.study)]
-    return {
-        "kind": "study", "study": config.study, "title": config.title, "task": task,
-        "overview": overview, "key_figures": key_figures,
-        "groups": [
-            {"title": "Model", "blocks": model_blocks},
-            {"title": "Aggregates", "blocks": aggregate_blocks},
-            {"title": "Latest scored batch", "blocks": batch_blocks},
-            {"title": "Data quality", "blocks": [
-                blocks.ingestion_block(validation_report, config.study)]},
-        ],
-    }
+        "with the configured header.")
+    return {"title": "Aggregates", "blocks": [*charts, *tables, manifests]}
 
 
+def build_batch_group(risk_tiers: pd.DataFrame, risk_tier_chart: go.Figure,
+                      drift_report: dict | None, params: dict[str, Any]) -> dict[str, Any]:
+    """The "Latest scored batch" group: its risk tiers and its drift against the training profile."""
+    config = ReportingConfig.model_validate(params)
+    return {"title": "Latest scored batch", "blocks": [
+        blocks.figure_block("Risk tiers of the latest scored batch", risk_tier_chart),
+        blocks.table_block("Risk tiers", risk_tiers,
+                           note="Tiers cut the score at percentiles of the champion's training "
+                                "scores; weighted share uses the survey weight when present."),
+        *blocks.drift_blocks(drift_report, config.study)]}
+
+
+def build_study_section(section_overview: dict[str, Any], section_model: dict[str, Any],
+                        section_aggregates: dict[str, Any], section_batch: dict[str, Any],
+                        validation_report: dict, params: dict[str, Any]) -> dict[str, Any]:
+    """One study's part of the report: key figures, model evaluation, explanations, subgroup
+    metrics, aggregates with their manifests, the latest batch (tiers, drift), data quality."""
+    config = ReportingConfig.model_validate(params)
+    quality = {"title": "Data quality",
+               "blocks": [blocks.ingestion_block(validation_report, config.study)]}
+    return {**section_overview,
+            "groups": [section_model, section_aggregates, section_batch, quality]}
+
+
+# --- population section and HTML -----------------------------------------------------------------
 def build_population_section(estimates: pd.DataFrame, summary: dict[str, Any],
                              area_map_figure: go.Figure, params: dict[str, Any]
                              ) -> dict[str, Any]:

@@ -9,10 +9,22 @@ pipeline runs after ingestion and modeling alone and says "no scored batch yet".
 from kedro.pipeline import Node, Pipeline
 
 from health_risk.core.studies import Study, StudyRegistry, per_study
-from health_risk.pipelines.reporting.assembly import assemble_study_report
+from health_risk.pipelines.reporting.assembly import (
+    assemble_study_report,
+    build_features_group,
+    build_model_card_group,
+    build_monitoring_group,
+    build_tuning_group,
+    tabulate_logged_metrics,
+)
 from health_risk.pipelines.reporting.nodes import (
     build_aggregate_tables,
+    build_aggregates_group,
+    build_batch_group,
+    build_model_figures,
+    build_model_group,
     build_population_section,
+    build_section_overview,
     build_study_section,
     estimate_area_prevalence,
     plot_aggregate_charts,
@@ -24,33 +36,13 @@ from health_risk.pipelines.reporting.nodes import (
 )
 
 PARAMS = "params:reporting"
-
-
-def _same_names(*datasets: str) -> dict[str, str]:
-    """Node inputs whose argument names are the dataset names, plus the reporting block."""
-    return {**{name: name for name in datasets}, "params": PARAMS}
-
-
-SECTION_INPUTS = _same_names(
-    "validation_report", "evaluation_report", "registration", "gate_decision",
-    "subgroup_metrics", "shap_importance", "performance_plot", "calibration_plot", "error_plot",
-    "shap_plot", "aggregate_tables", "manifest_validation", "bar_chart", "pie_chart",
-    "line_chart", "risk_tiers", "risk_tier_chart", "inference_report", "drift_report")
-
-# Everything else the study's pipelines produced for people to read.
-ASSEMBLY_INPUTS = _same_names(
-    "study_section", "feature_report", "feature_ranking", "tuning_summary", "reliability_curve",
-    "validation_metrics", "test_metrics", "gate_metrics", "synthetic_report",
-    "synthetic_metrics", "inference_metrics", "drift_metrics", "monitoring_metrics",
-    "model_card", "cross_validation", "cv_metrics")
+# The stages whose ``<stage>_metrics`` the report lists, in table order.
+METRIC_STAGES = ("validation", "test", "cv", "gate", "synthetic", "inference", "drift")
 
 
 def study_template(study: Study) -> Pipeline:
     """The study's aggregates, charts and tiers, then its one report section (with the
     population estimates inside it for a ``population: true`` study)."""
-    assembly_inputs = dict(ASSEMBLY_INPUTS)
-    if study.population:
-        assembly_inputs["population_section"] = "population_section"
     return Pipeline([
         *(population_template().nodes if study.population else []),
         Node(build_aggregate_tables, ["primary", PARAMS], "aggregate_tables",
@@ -63,9 +55,49 @@ def study_template(study: Study) -> Pipeline:
              ["bar_chart", "pie_chart", "line_chart"], name="plot_aggregate_charts"),
         Node(summarise_risk_tiers, ["predictions", PARAMS], ["risk_tiers", "risk_tier_chart"],
              name="summarise_risk_tiers"),
-        Node(build_study_section, SECTION_INPUTS, "study_section", name="build_study_section"),
-        Node(assemble_study_report, assembly_inputs, "report_section",
-             name="assemble_study_report"),
+        *section_template(study).nodes,
+    ])
+
+
+def section_template(study: Study) -> Pipeline:
+    """The study's report section from its parts: one node per part of the page (the overview
+    and each titled group, as ``section_<part>``), ``study_section`` (overview, model,
+    aggregates, latest batch, data quality), then ``report_section`` (model card, features,
+    tuning, monitoring, and the population section of a ``population: true`` study)."""
+    population = ["population_section"] if study.population else []
+    return Pipeline([
+        Node(build_section_overview, ["validation_report", "evaluation_report", "registration",
+                                      "gate_decision", "inference_report", "drift_report",
+                                      PARAMS],
+             "section_overview", name="build_section_overview"),
+        Node(build_model_figures, ["evaluation_report", "performance_plot", "calibration_plot",
+                                   "error_plot", "shap_plot"],
+             "section_model_figures", name="build_model_figures"),
+        Node(build_model_group, ["evaluation_report", "gate_decision", "section_model_figures",
+                                 "shap_importance", "subgroup_metrics", PARAMS],
+             "section_model", name="build_model_group"),
+        Node(build_aggregates_group, ["aggregate_tables", "manifest_validation", "bar_chart",
+                                      "pie_chart", "line_chart", PARAMS],
+             "section_aggregates", name="build_aggregates_group"),
+        Node(build_batch_group, ["risk_tiers", "risk_tier_chart", "drift_report", PARAMS],
+             "section_batch", name="build_batch_group"),
+        Node(build_study_section, ["section_overview", "section_model", "section_aggregates",
+                                   "section_batch", "validation_report", PARAMS],
+             "study_section", name="build_study_section"),
+        Node(build_model_card_group, ["model_card", PARAMS], "section_model_card",
+             name="build_model_card_group"),
+        Node(build_features_group, ["feature_report", "feature_ranking"], "section_features",
+             name="build_features_group"),
+        Node(build_tuning_group, ["cross_validation", "tuning_summary", "reliability_curve"],
+             "section_tuning", name="build_tuning_group"),
+        Node(tabulate_logged_metrics, [f"{stage}_metrics" for stage in METRIC_STAGES],
+             "section_metric_table", name="tabulate_logged_metrics"),
+        Node(build_monitoring_group, ["synthetic_report", "monitoring_metrics",
+                                      "section_metric_table", PARAMS],
+             "section_monitoring", name="build_monitoring_group"),
+        Node(assemble_study_report, ["study_section", "section_model_card", "section_features",
+                                     "section_tuning", "section_monitoring", *population],
+             "report_section", name="assemble_study_report"),
     ])
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
@@ -28,10 +27,6 @@ def latest_batch(predictions: DataFrame) -> tuple[DataFrame, dict[str, Any]]:
             "scored_at": row["scored_at"].isoformat() if row["scored_at"] else None,
             "model_name": row["model_name"], "model_version": str(row["model_version"])}
     return predictions.filter(F.col(BATCH_ID) == info["batch_id"]), info
-
-
-def _clean(value: Any) -> Any:
-    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def risk_tier_table(batch: DataFrame) -> pd.DataFrame:

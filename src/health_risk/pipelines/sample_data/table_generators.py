@@ -76,7 +76,6 @@ SAIPE_HEADER: list[str] = [
     "Poverty Percent, Age 0-4",
     *_CI,
 ]
-SAIPE_HEADER_ROW = 3  # rows 0-2 are title rows
 
 _SAIPE_GROUPS = ["all_ages", "age_0_17", "age_5_17_in_families", "age_0_4"]
 

@@ -17,9 +17,9 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.core.columns import BATCH_CREATED_AT, BATCH_ID, ID
+from health_risk.core.columns import BATCH_CREATED_AT, BATCH_ID, ID, SPLIT
 from health_risk.core.modeling_config import ModelingConfig
-from health_risk.core.split import SplitConfig, is_train, train_fraction_expr
+from health_risk.core.split import require_split, train_fraction_expr
 from health_risk.datasets.lineage import LINEAGE_COLUMNS
 from health_risk.pipelines.synthetic_data.assessment import (
     distance_to_closest_record,
@@ -27,6 +27,7 @@ from health_risk.pipelines.synthetic_data.assessment import (
     table_metadata,
 )
 from health_risk.pipelines.synthetic_data.conditional import StratifiedSynthesizer
+from health_risk.pipelines.synthetic_data.config import SyntheticDataConfig
 from health_risk.pipelines.synthetic_data.marginals import CopulaWithEmpiricalMarginals
 from health_risk.pipelines.synthetic_data.schema import (
     SyntheticDataError,
@@ -39,24 +40,30 @@ from health_risk.pipelines.synthetic_data.utility import compare_utility, synthe
 logger = logging.getLogger(__name__)
 
 
-def select_synthesizer_rows(primary: DataFrame, sd_params: dict[str, Any],
-                            ingestion_params: dict[str, Any], fe_params: dict[str, Any],
-                            split_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def select_synthesizer_rows(primary: DataFrame, features: DataFrame,
+                            sd_params: dict[str, Any], ingestion_params: dict[str, Any],
+                            fe_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training rows, holdout rows) as small pandas frames of the synthesised columns.
 
-    Training rows come from the modeling TRAIN split only (same id rule as modeling), so a
-    synthetic batch never carries information from validation or test rows; the holdout (for
-    the privacy comparison) comes from the other rows. Both samples are bounded and seeded by a
-    hash of the id, so they do not depend on partitioning.
+    The split is the feature table's ``split`` column, the one modeling trains and tests on
+    (the primary table's ``id`` is the feature table's): training rows are primary rows whose
+    id is in TRAIN, so a synthetic batch never carries information from validation or test
+    rows; the holdout (for the privacy comparison) is primary rows whose id is in validation
+    or test. Rows the feature table leaves out (an ``excluded_reason``) are in neither. Both
+    samples are bounded and seeded by a hash of the id, so they do not depend on partitioning.
     """
     config, schema = batch_schema(sd_params, ingestion_params, fe_params)
-    split = SplitConfig.model_validate(split_params)
-    train = is_train(ID, split.seed, split.train)
+    require_split(features, config.study)
+    assignment = features.select(ID, SPLIT)
+    train_ids = assignment.filter(F.col(SPLIT) == "train").select(ID)
+    other_ids = assignment.filter(F.col(SPLIT) != "train").select(ID)
     order = [train_fraction_expr(ID, config.seed), F.col(ID)]
     columns = schema.synthesised
-    training = primary.filter(train).orderBy(*order).limit(config.fit_rows).select(*columns)
-    holdout = (primary.filter(~train).orderBy(*order).limit(config.privacy.dcr_rows)
-               .select(*columns))
+    training = (primary.join(train_ids, ID, "left_semi").orderBy(*order)
+                .limit(config.fit_rows).select(*columns))
+    # left_anti: an id the feature table repeats in TRAIN and elsewhere is never held out.
+    holdout = (primary.join(other_ids, ID, "left_semi").join(train_ids, ID, "left_anti")
+               .orderBy(*order).limit(config.privacy.dcr_rows).select(*columns))
     training_rows, holdout_rows = (schema.typed(t.toPandas()) for t in (training, holdout))
     if training_rows.empty:
         raise SyntheticDataError(f"{config.study}: no TRAIN rows in the primary table to fit "
@@ -217,10 +224,10 @@ def assess_synthetic_batch(synthesizer, training_rows: pd.DataFrame,
 def measure_synthetic_utility(utility_rows: DataFrame, model_input: DataFrame,
                               spec: dict[str, Any], winner: dict[str, Any],
                               modeling_params: dict[str, Any], sd_params: dict[str, Any],
-                              ingestion_params: dict[str, Any], fe_params: dict[str, Any],
-                              **lookup_tables: DataFrame) -> dict[str, Any]:
+                              fe_params: dict[str, Any], **lookup_tables: DataFrame
+                              ) -> dict[str, Any]:
     """TSTR against TRTR with the study's winning configuration (see ``utility``)."""
-    config, _ = batch_schema(sd_params, ingestion_params, fe_params)
+    config = SyntheticDataConfig.model_validate(sd_params)
     if not config.utility.enabled:
         return {"performed": False, "reason": "utility.enabled is false"}
     features = synthetic_features(utility_rows, fe_params, lookup_tables)

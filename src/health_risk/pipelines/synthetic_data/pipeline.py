@@ -17,20 +17,19 @@ from health_risk.pipelines.synthetic_data.nodes import (
     sample_utility_rows,
     select_synthesizer_rows,
 )
+from health_risk.spark.mode import FITS_CANDIDATES
 
 CONFIG = ["params:synthetic_data", "params:ingestion", "params:feature_engineering"]
-from health_risk.spark.mode import FITS_CANDIDATES
 
 
 def template(study: Study) -> Pipeline:
     utility_inputs = {"utility_rows": "synthetic_utility_rows@spark",
                       "model_input": "model_input", "spec": "feature_spec",
                       "winner": "winning_candidate", "modeling_params": "params:modeling",
-                      "sd_params": CONFIG[0], "ingestion_params": CONFIG[1],
-                      "fe_params": CONFIG[2],
+                      "sd_params": CONFIG[0], "fe_params": CONFIG[2],
                       **{name: f"{name}_table" for name in study.references}}
     return Pipeline([
-        Node(select_synthesizer_rows, ["primary", *CONFIG, "params:split"],
+        Node(select_synthesizer_rows, ["primary", "features", *CONFIG],
              ["synthesizer_training_rows", "synthesizer_holdout_rows"],
              name="select_synthesizer_rows"),
         Node(fit_synthesizer, ["synthesizer_training_rows", *CONFIG], "synthesizer",

@@ -13,8 +13,6 @@ from health_risk.core.features.config import FeatureEngineeringConfig
 from health_risk.datasets.lineage import LINEAGE_COLUMNS, SOURCE_FILE, SOURCE_ROW
 from health_risk.pipelines.synthetic_data.config import SyntheticDataConfig
 
-PANDAS_TYPES = {"int": "Int64", "double": "float64", "string": "object"}
-
 
 class SyntheticDataError(ValueError):
     """The synthetic-data configuration does not fit the study, or a batch is rejected."""

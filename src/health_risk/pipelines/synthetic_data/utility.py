@@ -16,7 +16,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from health_risk.core.columns import CLASS_WEIGHT, LABEL, SCORE, SPLIT
+from health_risk.core.columns import CLASS_WEIGHT, ID, LABEL, SCORE, SPLIT
 from health_risk.core.estimators import balanced_class_weight, fit_configuration, xgboost_workers
 from health_risk.core.features.table import build_feature_table, derive_primary
 from health_risk.core.metrics import classification_metrics, regression_metrics
@@ -42,6 +42,15 @@ def synthetic_features(rows: DataFrame, fe_params: dict[str, Any],
     return build_feature_table(derive_primary(rows, fe_params, **lookup_tables), fe_params)
 
 
+def real_rows(model_input: DataFrame, rows: int, seed: int) -> tuple[DataFrame, DataFrame]:
+    """(at most ``rows`` real TRAIN rows, the real test split) of the model input's split: the
+    TRTR side trains on the first, both sides are scored on the second."""
+    real_train = (model_input.filter(F.col(SPLIT) == "train")
+                  .orderBy(train_fraction_expr(ID, seed), F.col(ID)).limit(rows)
+                  .drop(CLASS_WEIGHT))
+    return real_train, model_input.filter(F.col(SPLIT) == "test")
+
+
 def compare_utility(synthetic: DataFrame, model_input: DataFrame, spec: dict[str, Any],
                     winner: dict[str, Any], modeling: ModelingConfig,
                     max_gap: dict[str, float], seed: int) -> dict[str, Any]:
@@ -63,11 +72,9 @@ def compare_utility(synthetic: DataFrame, model_input: DataFrame, spec: dict[str
         return {**base, "performed": False,
                 "reason": f"the synthetic sample has {rows} modelled rows and labels "
                           f"{sorted(labels)}: nothing to train a {task} model on"}
-    real_train = (model_input.filter(F.col(SPLIT) == "train")
-                  .orderBy(train_fraction_expr("id", seed), F.col("id")).limit(rows)
-                  .drop(CLASS_WEIGHT).cache())
-    real_rows = real_train.count()
-    test = model_input.filter(F.col(SPLIT) == "test")
+    real_train, test = real_rows(model_input, rows, seed)
+    real_train = real_train.cache()
+    real_count = real_train.count()
     workers = xgboost_workers(modeling.xgboost_workers, model_input, [name])
     fitted = {}
     for side, train in (("trtr", real_train), ("tstr", synthetic)):
@@ -83,7 +90,7 @@ def compare_utility(synthetic: DataFrame, model_input: DataFrame, spec: dict[str
     shortfall = {m: (gap[m] if m in ("rmse", "mae") else -gap[m]) for m in gap}
     checks = {m: {"max_gap": limit, "shortfall": shortfall[m], "met": shortfall[m] <= limit}
               for m, limit in max_gap.items() if m in gap}
-    return {**base, "performed": True, "real_train_rows": real_rows,
+    return {**base, "performed": True, "real_train_rows": real_count,
             "test_rows": test_rows, "trtr": fitted["trtr"], "tstr": fitted["tstr"],
             "gap": gap, "targets": checks,
             "targets_met": all(c["met"] for c in checks.values()) if checks else None}

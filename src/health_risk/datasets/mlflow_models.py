@@ -1,8 +1,9 @@
-"""MLflow datasets for inference: the champion model with its metadata, and a monitoring run
-that collects one step per scored batch.
+"""MLflow datasets for inference: the champion model (read from the MLflow model registry) with
+its metadata, and a monitoring run that collects one step per scored batch.
 
-Both talk to whatever tracking/registry URI kedro-mlflow configured for the run
-(``conf/*/mlflow.yml``); nothing here names a path or a server.
+Both talk to whatever tracking and model-registry URIs kedro-mlflow configured for the run
+(``conf/*/mlflow.yml``); nothing here names a path or a server. Nothing here writes to the
+model registry: ``pipelines/modeling/promotion.py`` is the one place that does.
 """
 
 from __future__ import annotations
@@ -51,12 +52,13 @@ class ChampionModelDataset(AbstractDataset):
     """The study's champion: saved by the modeling gate, loaded by inference.
 
     ``save`` takes the gate's record of this run (``{"model_name", "version", ...}``: which
-    version is champion after the gate, promoted or kept); it writes nothing to the registry
-    (the gate sets the alias itself, ``modeling/registry.py``). The edge gate -> inference is
-    what orders scoring after promotion under any runner. ``load`` returns that exact version
-    when the gate ran in this run, and otherwise resolves ``models:/<model_name>@<alias>`` to
-    one version; the model, its tags (threshold, task, features) and its reference profile are
-    loaded together, once per run (every consumer gets the same object).
+    version is champion after the gate, promoted or kept); it writes nothing to the model
+    registry (the gate sets the alias itself, ``modeling/promotion.py``). The edge gate ->
+    inference is what orders scoring after promotion under any runner. ``load`` returns that
+    exact version when the gate ran in this run, and otherwise resolves
+    ``models:/<model_name>@<alias>`` to one version; the model, its tags (threshold, task,
+    features) and its reference profile are loaded together, once per run (every consumer gets
+    the same object).
     """
 
     def __init__(self, model_name: str, alias: str = "champion",
@@ -73,8 +75,8 @@ class ChampionModelDataset(AbstractDataset):
         except MlflowException as exc:
             raise DatasetError(
                 f"No '{self._alias}' version of registered model '{self._model_name}' in the "
-                f"MLflow registry at {mlflow.get_registry_uri()}. Train and promote one first: "
-                "kedro run --pipelines ingestion,feature_engineering,modeling") from exc
+                f"MLflow model registry at {mlflow.get_registry_uri()}. Train and promote one "
+                "first: kedro run --pipelines ingestion,feature_engineering,modeling") from exc
 
     def _version(self, client: MlflowClient):
         if self._decided is None:

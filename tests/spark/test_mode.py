@@ -19,7 +19,7 @@ from health_risk.spark.mode import (
     remote_url,
 )
 
-from .pipelines.modeling.toy_features import modeling_params
+from ..pipelines.modeling.toy_features import modeling_params
 
 
 def test_a_connect_client_sends_runtime_sql_settings_only(monkeypatch):

@@ -1,4 +1,5 @@
-"""Model registration and the quality gate (MLflow registry aliases, no deprecated stages)."""
+"""Model registration, the quality gate and retention: the one place that writes to the MLflow
+model registry (versions, their tags and aliases; aliases, never the deprecated stages)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from health_risk.core.modeling_config import ModelingConfig, higher_is_better
-from health_risk.datasets.mlflow_registry import PROFILE_TAG
+from health_risk.datasets.mlflow_models import PROFILE_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def log_and_register(model, config: ModelingConfig, signature, tags: dict[str, s
     client = MlflowClient()
     version = str(info.registered_model_version)
     if reference_profile is not None:
-        artifact = f"registry/{PROFILE_TAG}.json"
+        artifact = f"model_registry/{PROFILE_TAG}.json"
         mlflow.log_dict(reference_profile, artifact)
         tags = {**tags, PROFILE_TAG: artifact}
     for key, value in tags.items():
@@ -105,8 +106,8 @@ def prune_versions(name: str, keep_last: int | None, client: MlflowClient | None
                    ) -> list[str]:
     """Delete the versions of ``name`` that hold no alias and are not among the newest
     ``keep_last``; return them, oldest first. The champion always stays, however old: inference
-    loads it by alias. Deleting a version removes it from the registry only; its run keeps its
-    metrics and the logged model."""
+    loads it by alias. Deleting a version removes it from the model registry only; its run keeps
+    its metrics and the logged model."""
     if keep_last is None:
         return []
     client = client or MlflowClient()
