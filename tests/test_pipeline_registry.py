@@ -97,7 +97,7 @@ def test_blocks_and_registry_must_agree_before_the_run():
 
 
 def test_a_block_naming_another_study_is_refused():
-    from health_risk.framework.config_loader import stamp_study_identity
+    from health_risk.framework.study_parameters import stamp_study_identity
 
     raw = committed_params()
     copied = {**raw, "stroke": {**raw["stroke"], "modeling": {**raw["stroke"]["modeling"],
@@ -122,7 +122,7 @@ def test_every_node_of_every_registered_pipeline_has_at_most_eight_inputs():
 
 
 def test_the_task_is_stated_once_in_the_registry_and_stamped_into_its_blocks():
-    from health_risk.framework.config_loader import stamp_registry_facts
+    from health_risk.framework.study_parameters import stamp_registry_facts
 
     registry = committed_registry()
     params = committed_params()

@@ -14,23 +14,23 @@ would give another split.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from health_risk.core.columns import SPLIT
 from health_risk.core.errors import DataQualityError
+from health_risk.core.strict import StrictModel
 
 BUCKETS = 1_000_000
 DEFAULT_SEED = 42
 DEFAULT_TRAIN_FRACTION = 0.6
 
 
-class SplitConfig(BaseModel):
-    """``<study>.split``: the one split rule of a study (``conf/base/parameters/split.yml``),
-    read by feature engineering, which assigns the split once."""
-
-    model_config = ConfigDict(extra="forbid")
+class SplitConfig(StrictModel):
+    """``<study>.split``: the one split rule of a study (default in
+    ``conf/base/study_defaults/every_study.yml``), read by feature engineering, which assigns
+    the split once."""
 
     seed: int = DEFAULT_SEED
     train: float = Field(DEFAULT_TRAIN_FRACTION, gt=0, lt=1)

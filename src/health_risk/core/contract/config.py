@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from health_risk.core.strict import StrictModel
 
 ColumnType = Literal["int", "double", "string"]
 Code = int | float | str
@@ -21,10 +23,8 @@ def normalise_name(name: str) -> str:
     return re.sub(r"_{2,}", "_", text).rstrip("_")
 
 
-class ColumnRule(BaseModel):
+class ColumnRule(StrictModel):
     """How one column is decoded, typed and checked."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: ColumnType
     required: bool = False  # must exist in the source file, otherwise the run fails
@@ -45,10 +45,8 @@ class ColumnRule(BaseModel):
         return self
 
 
-class IngestionConfig(BaseModel):
+class IngestionConfig(StrictModel):
     """The ingestion contract of one study's raw table."""
-
-    model_config = ConfigDict(extra="forbid")
 
     study: str
     columns: dict[str, ColumnRule]

@@ -1,6 +1,6 @@
 """Ingestion: one generic template, instantiated per study namespace.
 
-Each namespace (every study and reference table of the registry, ``conf/base/studies.yml``)
+Each namespace (every study and reference table of the registry, ``conf/<env>/studies/*/study.yml``)
 reads ``<study>.raw_source@spark`` and its own ``<study>.ingestion`` parameters; what differs
 between studies (format, columns, codes, rules) is catalog and configuration.
 """
