@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=3)
     args = parser.parse_args(argv)
 
+    from health_risk.core.contract.rows import flag_invalid_rows, normalise_columns
     from health_risk.datasets import SasXportDataset
-    from health_risk.pipelines.ingestion.nodes import flag_invalid_rows, normalise_columns
     from health_risk.pipelines.sample_data.brfss_generator import generate_brfss_survey
     from health_risk.spark.session import build_spark_session
 

@@ -10,18 +10,11 @@ from typing import Any
 
 import yaml
 
+from health_risk.core.contract.rows import extract_quarantine, flag_invalid_rows, normalise_columns
+from health_risk.core.features.table import derive_primary
 from health_risk.datasets import SparkSourceDataset
-from health_risk.pipelines.feature_engineering.nodes import (
-    build_feature_table_with_split,
-    derive_primary,
-)
-from health_risk.pipelines.ingestion.nodes import (
-    build_validation_report,
-    extract_quarantine,
-    flag_invalid_rows,
-    normalise_columns,
-    publish_validated_table,
-)
+from health_risk.pipelines.feature_engineering.nodes import build_feature_table_with_split
+from health_risk.pipelines.ingestion.nodes import build_validation_report, publish_validated_table
 from health_risk.pipelines.sample_data.table_generators import (
     generate_insurance_charges,
     generate_stroke_patients,

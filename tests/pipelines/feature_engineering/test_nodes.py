@@ -13,13 +13,12 @@ from pyspark.sql import types as T
 from health_risk.core.errors import DataQualityError, ParameterError
 from health_risk.core.features.config import FeatureEngineeringConfig
 from health_risk.core.features.derivations import DerivationError, apply_steps
+from health_risk.core.features.table import build_feature_table, derive_primary
 from health_risk.core.split import assign_split
 from health_risk.framework.validation import validate_parameters
 from health_risk.pipelines.feature_engineering.nodes import (
     build_feature_report,
-    build_feature_table,
     build_feature_table_with_split,
-    derive_primary,
 )
 from health_risk.pipelines.feature_engineering.selection import rank_features, training_sample
 

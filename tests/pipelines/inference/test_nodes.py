@@ -11,6 +11,7 @@ from pyspark.ml.classification import LogisticRegression
 from pyspark.sql import functions as F
 
 from health_risk.core.columns import FEATURES, LABEL
+from health_risk.core.errors import DataQualityError
 from health_risk.core.estimators import preprocessing_stages
 from health_risk.datasets.mlflow_models import ChampionModel
 from health_risk.pipelines.inference.nodes import (
@@ -24,7 +25,6 @@ from health_risk.pipelines.inference.nodes import (
     tier_edges,
     validate_batch,
 )
-from health_risk.pipelines.ingestion.nodes import DataQualityError
 from health_risk.pipelines.modeling.nodes import build_model_input, build_reference_profile
 from health_risk.pipelines.synthetic_data.nodes import (
     fit_synthesizer,

@@ -7,15 +7,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from health_risk.core.contract.rows import extract_quarantine, flag_invalid_rows, normalise_columns
+from health_risk.core.errors import DataQualityError
 from health_risk.datasets import SparkSourceDataset
-from health_risk.pipelines.ingestion.nodes import (
-    DataQualityError,
-    build_validation_report,
-    extract_quarantine,
-    flag_invalid_rows,
-    normalise_columns,
-    publish_validated_table,
-)
+from health_risk.pipelines.ingestion.nodes import build_validation_report, publish_validated_table
 from health_risk.pipelines.sample_data.table_generators import (
     generate_insurance_charges,
     generate_stroke_patients,

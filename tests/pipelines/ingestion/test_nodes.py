@@ -7,14 +7,9 @@ from pydantic import ValidationError
 from pyspark.sql import types as T
 
 from health_risk.core.contract.config import IngestionConfig, normalise_name
-from health_risk.pipelines.ingestion.nodes import (
-    DataQualityError,
-    build_validation_report,
-    extract_quarantine,
-    flag_invalid_rows,
-    normalise_columns,
-    publish_validated_table,
-)
+from health_risk.core.contract.rows import extract_quarantine, flag_invalid_rows, normalise_columns
+from health_risk.core.errors import DataQualityError
+from health_risk.pipelines.ingestion.nodes import build_validation_report, publish_validated_table
 from health_risk.pipelines.ingestion.schemas import SchemaValidationError
 
 SOURCE = "data/01_raw/test/table.csv"

@@ -10,8 +10,8 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from health_risk.core.errors import DataQualityError
 from health_risk.datasets import SparkSourceDataset
-from health_risk.pipelines.ingestion.nodes import DataQualityError
 from health_risk.pipelines.ingestion.pipeline import create_pipeline
 from health_risk.pipelines.sample_data.table_generators import (
     generate_insurance_charges,

@@ -26,9 +26,6 @@ from health_risk.core.features.table import (
     EXCLUSION_REASONS,
     TARGET_REASONS,
     build_feature_table,
-    derive_primary,
-    feature_columns,
-    output_columns,
 )
 from health_risk.core.split import SplitConfig, assign_split
 
@@ -128,5 +125,4 @@ def build_feature_report(primary: DataFrame, features: DataFrame,
     return report
 
 
-__all__ = ["build_feature_report", "build_feature_table", "build_feature_table_with_split",
-           "derive_primary", "feature_columns", "output_columns"]
+__all__ = ["build_feature_report", "build_feature_table_with_split"]

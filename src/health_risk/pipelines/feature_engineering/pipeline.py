@@ -10,11 +10,11 @@ every later pipeline.
 
 from kedro.pipeline import Node, Pipeline
 
+from health_risk.core.features.table import derive_primary
 from health_risk.core.studies import Study, StudyRegistry, per_study
 from health_risk.pipelines.feature_engineering.nodes import (
     build_feature_report,
     build_feature_table_with_split,
-    derive_primary,
 )
 from health_risk.pipelines.feature_engineering.selection import rank_features
 

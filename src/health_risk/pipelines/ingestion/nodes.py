@@ -15,15 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.core.contract.config import IngestionConfig
-
-# The row-level nodes live in the shared contract module (inference applies them to batches).
-from health_risk.core.contract.rows import (
-    RAW_RECORD,
-    REASONS,
-    extract_quarantine,
-    flag_invalid_rows,
-    normalise_columns,
-)
+from health_risk.core.contract.rows import RAW_RECORD, REASONS
 from health_risk.core.errors import DataQualityError
 from health_risk.datasets.lineage import skipped_records, sources_of
 from health_risk.pipelines.ingestion.schemas import validate_with_pandera
@@ -130,10 +122,6 @@ def publish_validated_table(flagged: DataFrame, report: dict, params: dict[str, 
 
 
 __all__ = [
-    "DataQualityError",
     "build_validation_report",
-    "extract_quarantine",
-    "flag_invalid_rows",
-    "normalise_columns",
     "publish_validated_table",
 ]

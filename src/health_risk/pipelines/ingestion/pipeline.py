@@ -7,14 +7,9 @@ between studies (format, columns, codes, rules) is catalog and configuration.
 
 from kedro.pipeline import Node, Pipeline
 
+from health_risk.core.contract.rows import extract_quarantine, flag_invalid_rows, normalise_columns
 from health_risk.core.studies import Study, StudyRegistry, per_study
-from health_risk.pipelines.ingestion.nodes import (
-    build_validation_report,
-    extract_quarantine,
-    flag_invalid_rows,
-    normalise_columns,
-    publish_validated_table,
-)
+from health_risk.pipelines.ingestion.nodes import build_validation_report, publish_validated_table
 
 
 def template(study: Study | None = None) -> Pipeline:
