@@ -56,16 +56,10 @@ PARAMETERS = {NAME: {
         "subgroup_columns": ["age_group"],
         "leakage_columns": ["high_risk"],
     },
-    # The end-to-end test's tiny budgets, as conf/test gives brfss and stroke: one ridge trial
-    # in few L-BFGS iterations (each one Spark job), no cross-validation.
-    "modeling": {
-        "candidates_to_run": "linear",
-        "candidates": {"linear": {"n_trials": 1,
-                                  "fixed": {"maxIter": 15, "elasticNetParam": 0.0}}},
-        "explain": {"sample_rows": 50},
-        "cross_validation": {"enabled": False},
-        "quality_gate": {"thresholds": {"roc_auc": 0.6}},  # a small validation split
-    },
+    # Its budgets are the test environment's classification defaults (conf/test/
+    # study_defaults), as for brfss and stroke; only its gate is its own: a small validation
+    # split.
+    "modeling": {"quality_gate": {"thresholds": {"roc_auc": 0.6}}},
     "synthetic_data": {"fit_rows": 600, "batch_rows": 200, "utility": {"enabled": False}},
     # The report's title; its tables and charts are the classification default (rows by
     # outcome).

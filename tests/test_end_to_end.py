@@ -402,10 +402,12 @@ def test_the_same_study_runs_on_a_standalone_cluster_and_over_spark_connect(
     remote = tmp_path / "project"
     shutil.copytree(finished_project, remote,
                     ignore=shutil.ignore_patterns("spark-warehouse", "*.png", "notebooks"))
-    # The test environment's parameters: its non-study files and the committed studies'
-    # overrides (not the fourth study's folder: it is registered in conf/test only).
+    # The test environment's parameters: its non-study files, its study defaults and the
+    # committed studies' overrides (not the fourth study's folder: it is registered in
+    # conf/test only).
     test_conf, cluster_conf = remote / "conf" / "test", remote / "conf" / "cluster"
-    shutil.copytree(test_conf / "parameters", cluster_conf / "parameters")
+    for folder in ("parameters", "study_defaults"):
+        shutil.copytree(test_conf / folder, cluster_conf / folder)
     for name in REGISTRY.names:
         for overrides in (test_conf / "studies" / name).glob("parameters*"):
             target = cluster_conf / overrides.relative_to(test_conf)

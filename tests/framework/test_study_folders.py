@@ -77,15 +77,19 @@ def test_reference_tables_get_no_defaults(project):
 
 
 def test_an_environment_changes_one_default_for_every_study_of_a_task(project):
-    defaults = project / "conf" / "test" / "study_defaults"
-    defaults.mkdir()
-    (defaults / "classification.yml").write_text(yaml.safe_dump(
-        {"classification": {"modeling": {"explain": {"max_tree_nodes": 500}}}}))
+    path = project / "conf" / "test" / "study_defaults" / "classification.yml"
+    defaults = yaml.safe_load(path.read_text())
+    defaults["classification"]["modeling"]["explain"] = {"max_tree_nodes": 500}
+    path.write_text(yaml.safe_dump(defaults))
     params = _loader(project)["parameters"]
     for study in ("brfss", "stroke", fourth.NAME):
-        assert params[study]["modeling"]["explain"]["max_tree_nodes"] == 500, study
-    assert params["insurance"]["modeling"]["explain"]["max_tree_nodes"] == 60000
-    assert params["brfss"]["modeling"]["explain"]["sample_rows"] == 50  # conf/test's own
+        explain = params[study]["modeling"]["explain"]
+        # this environment's classification default, over its every-study one (sample_rows)
+        assert explain == {"max_tree_nodes": 500, "sample_rows": 50}, study
+        assert params[study]["modeling"]["candidates_to_run"] == "linear", study
+    assert params["insurance"]["modeling"]["explain"] == {"max_tree_nodes": 60000,
+                                                          "sample_rows": 50}
+    assert params["insurance"]["modeling"]["candidates_to_run"] == "xgboost"
 
 
 def test_a_block_restating_another_task_is_refused_naming_key_and_rule(project):
