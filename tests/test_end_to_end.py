@@ -21,6 +21,7 @@ import pytest
 
 from . import fourth_study_conf as fourth
 from .committed_config import committed_registry
+from .warning_capture import capture_warnings, own_warnings
 
 PROJECT = Path(__file__).resolve().parents[1]
 REGISTRY = committed_registry()
@@ -81,12 +82,33 @@ def finished_project(spark, project_copy, early_cluster):
     """sample_data, then the default pipeline under ThreadRunner (every real dependency must be
     a dataset edge: inference starts only after its study's gate), once for every test of this
     module, on a fresh MLflow store."""
+    from kedro.pipeline import Node
     from kedro.runner import ThreadRunner
 
-    with pytest.MonkeyPatch.context() as monkeypatch:
+    with pytest.MonkeyPatch.context() as monkeypatch, capture_warnings() as caught:
+        # Kedro warns about dotted dataset names once per process: let these runs be the one.
+        monkeypatch.setattr(Node, "__dotted_dataset_name_warned__", False, raising=False)
         _run(project_copy, "sample_data", monkeypatch)
         _run(project_copy, "__default__", monkeypatch, runner=ThreadRunner(max_workers=2))
+    RUN_WARNINGS[:] = caught
     return project_copy
+
+
+# Every warning the two runs of ``finished_project`` raised (tests/warning_capture.py).
+RUN_WARNINGS: list = []
+
+
+@pytest.mark.slow
+def test_the_default_run_raises_no_warning_of_the_projects_making(finished_project,
+                                                                   record_property):
+    """Issue 26, item 4: none from the project's code (a file under src/health_risk) or caused by
+    its configuration; the libraries' own are listed as evidence."""
+    from collections import Counter
+
+    assert own_warnings(RUN_WARNINGS) == []
+    sources = Counter(f"{Path(w.filename).name}:{w.lineno} {w.category.__name__}"
+                      for w in RUN_WARNINGS)
+    record_property("evidence", f"library warnings in the default run: {sources.most_common(10)}")
 
 
 @pytest.mark.slow
@@ -279,13 +301,28 @@ def test_reporting_writes_validated_manifests_charts_and_the_html_report(spark,
         inference = json.loads((reporting / study / "inference_report.json").read_text())
         assert tiers["rows"].sum() == inference["rows_scored"]
 
-    estimates = pd.read_csv(reporting / "brfss" / "area_estimates.csv")
-    assert {"observed_weighted", "observed_unweighted", "predicted_weighted",
-            "state_poverty_pct"} <= set(estimates.columns)
+    population = reporting / "brfss" / "population"
+    estimates = pd.read_csv(population / "area_estimates.csv")
+    assert {"observed_weighted", "observed_weighted_ci_low", "observed_weighted_ci_high",
+            "reliability", "observed_unweighted", "model_based", "model_based_mse", "gamma",
+            "synthetic", "predicted_weighted", "state_poverty_pct"} <= set(estimates.columns)
     assert estimates["respondents"].sum() == json.loads(
         (reporting / "brfss" / "area_summary.json").read_text())["observed"]["respondents"]
+    # Direct: every area with respondents has its Korn-Graubard interval and NCHS flag.
+    answered = estimates[estimates["respondents"] > 0]
+    assert answered[["observed_weighted_ci_low", "observed_weighted_ci_high",
+                     "reliability"]].notna().all().all()
+    assert set(answered["reliability"]) <= {"reliable", "review", "suppress"}
+    # Model-based: every state of the SAIPE table (50 and DC, not its national row) has one.
+    states = estimates[estimates["poverty_pct_all_ages"].notna()]
+    assert len(states) == 51 and (states["model_based_mse"] > 0).all()
+    assert set(states["model_based_kind"]) <= {"EBLUP", "synthetic"}
+    assert states.loc[states["model_based_kind"] == "EBLUP", "gamma"].between(0, 1).all()
+    assert json.loads((population / "manifest_validation.json").read_text())["valid"]
     area_map = json.loads((reporting / "brfss" / "charts" / "area_map.json").read_text())
     assert area_map["data"][0]["type"] == "choropleth" and area_map["data"][0]["locations"]
+    layers = [b["label"] for b in area_map["layout"]["updatemenus"][0]["buttons"]]
+    assert any(label.startswith("Model-based") for label in layers)
 
     html = (reporting / "report.html").read_text()
     figures = int(re.search(r'name="health-risk-figures" content="(\d+)"', html).group(1))
@@ -301,6 +338,15 @@ def test_reporting_writes_validated_manifests_charts_and_the_html_report(spark,
                if "mlflow.parentRunId" not in r.data.tags)
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "reporting")}
     assert "reporting/report.html" in logged
+    # The Fay-Herriot model of brfss in its study run: beta, its standard errors, the variance.
+    brfss_run = next(r for r in client.search_runs([experiment.experiment_id])
+                     if r.data.tags.get("kind") == "study" and r.info.run_name == "brfss")
+    assert brfss_run.data.metrics["small_area.model_variance"] >= 0
+    assert {f"small_area.{kind}.{term}" for kind in ("beta", "beta_se")
+            for term in ("intercept", "poverty_pct_all_ages", "median_household_income")
+            } <= set(brfss_run.data.metrics)
+    study_artifacts = {a.path for a in client.list_artifacts(brfss_run.info.run_id, "reporting")}
+    assert "reporting/area_model.json" in study_artifacts
 
 
 @pytest.mark.slow

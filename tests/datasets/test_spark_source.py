@@ -36,6 +36,18 @@ def test_records_with_extra_or_missing_fields_keep_their_raw_line(spark, tmp_pat
     assert sources_of(empty.select("age", "_source_file")) == [str(path)]
 
 
+def test_the_field_count_holds_when_a_query_selects_only_some_columns(spark, tmp_path):
+    """Spark's CSV column pruning would judge a record by the selected columns alone: a query
+    that keeps `age` (the contract dropping `name`) must still see the bad lines."""
+    path = tmp_path / "pruned.csv"
+    path.write_text("age,name,sex\n19,Ann,female\n18,Bo,male,EXTRA\n28,Cy\n33,Di,male\n")
+    kept = SparkSourceDataset(filepath=str(path)).load().select("age", "_malformed_record",
+                                                                "_source_row")
+    rows = {r["_source_row"]: (r["age"], r["_malformed_record"]) for r in kept.collect()}
+    assert rows == {0: ("19", None), 1: ("18", "18,Bo,male,EXTRA"), 2: ("28", "28,Cy"),
+                    3: ("33", None)}
+
+
 def test_non_utf8_csv_shows_replacement_characters_for_the_validator(spark, tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("id,gender\n1,f\xe9male\n".encode("latin-1"))

@@ -55,7 +55,9 @@ def test_a_new_study_is_one_folder_of_what_it_must_state(project):
     assert blocks["modeling"]["quality_gate"] == {"thresholds": {"roc_auc": 0.6},
                                                   "min_improvement": 0.0}
     assert blocks["synthetic_data"]["fit_rows"] == 600
-    assert blocks["synthetic_data"]["privacy"] == {"max_exact_copies": 0, "dcr_rows": 500}
+    assert blocks["synthetic_data"]["privacy"] == {"rare_record_k": 5,
+                                                   "max_rare_record_copies": 0,
+                                                   "max_exact_copies": None, "dcr_rows": 500}
     # Identity and task stamped, stated nowhere in the folder's parameters.
     assert blocks["modeling"]["study"] == fourth.NAME
     assert blocks["feature_engineering"]["task"] == blocks["modeling"]["task"] == \

@@ -20,6 +20,8 @@ from typing import Any, Literal
 from kedro.pipeline import Pipeline
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from health_risk.core.errors import HealthRiskError, validation_problems
+
 # The generic pipelines a study can take part in, in data-flow order.
 PIPELINES = ("ingestion", "feature_engineering", "modeling", "synthetic_data", "inference",
              "reporting")
@@ -50,7 +52,7 @@ BLOCKS: dict[str, tuple[str, ...]] = {
 Task = Literal["classification", "regression"]
 
 
-class StudyRegistryError(ValueError):
+class StudyRegistryError(HealthRiskError):
     """The study registry is inconsistent (unknown pipeline, missing reference, ...)."""
 
 
@@ -149,7 +151,9 @@ def parse_registry(config: Mapping[str, Any], source: str = "studies/<study>/stu
     try:
         return StudyRegistry.model_validate(dict(config))
     except ValidationError as exc:
-        raise StudyRegistryError(f"Invalid study registry ({source}):\n{exc}") from exc
+        problems = "".join(f"\n  - {line.removeprefix('studies.')}"
+                           for line in validation_problems(exc))
+        raise StudyRegistryError(f"Invalid study registry ({source}):{problems}") from exc
 
 
 def per_study(studies: StudyRegistry, pipeline: str, template: Callable[[Study], Pipeline],

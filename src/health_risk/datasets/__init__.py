@@ -1,6 +1,7 @@
 """Kedro datasets: the raw formats the project reads, the MLflow model-registry / monitoring
 stores inference uses, and the reporting outputs (all I/O lives here, not in nodes)."""
 
+from health_risk.datasets.batches import SparkBatchesDataset
 from health_risk.datasets.figures import PngFigureDataset
 from health_risk.datasets.geo import UsStateBoundariesDataset
 from health_risk.datasets.json_report import JsonReportDataset
@@ -14,4 +15,4 @@ from health_risk.datasets.spark_source import SparkFromPandasDataset, SparkSourc
 
 __all__ = ["CachedSparkMemoryDataset", "ChampionModelDataset", "JsonReportDataset", "MonitoringMetricsDataset", "OptionalDataset",
            "PngFigureDataset", "QuickSightManifestDataset", "SaipeDataset", "SasXportDataset",
-           "SparkFromPandasDataset", "SparkSourceDataset", "UsStateBoundariesDataset"]
+           "SparkBatchesDataset", "SparkFromPandasDataset", "SparkSourceDataset", "UsStateBoundariesDataset"]

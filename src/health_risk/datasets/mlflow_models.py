@@ -164,6 +164,8 @@ class MonitoringMetricsDataset(AbstractDataset):
     def save(self, data: dict[str, float]) -> None:
         from mlflow.entities import Metric
 
+        if not data:  # nothing was scored: no batch, no step of the series
+            return
         client = MlflowClient()
         run_id = self._run_id(client, create=True)
         step = len(client.get_metric_history(run_id, SEQUENCE_METRIC))

@@ -251,8 +251,12 @@ def _chunk_to_arrow(chunk: pd.DataFrame, offset: int, source: str, columns) -> p
         else:
             # Character variables: keep text, blanks (not asked) become null.
             chunk[name] = values.map(_clean_text).astype("object")
-    chunk[SOURCE_FILE] = source
-    chunk[SOURCE_ROW] = np.arange(offset, offset + len(chunk), dtype="int64")
+    # One concat, not two inserts: a chunk of a wide file is a frame of many blocks, and
+    # inserting into it makes pandas warn (and copy) once per column added.
+    lineage = pd.DataFrame({SOURCE_FILE: source,
+                            SOURCE_ROW: np.arange(offset, offset + len(chunk), dtype="int64")},
+                           index=chunk.index)
+    chunk = pd.concat([chunk, lineage], axis=1)
     # Explicit types: a character variable that is blank in a whole chunk must stay a string.
     fields = [
         pa.field(name, pa.string() if chunk[name].dtype == object else pa.from_numpy_dtype(

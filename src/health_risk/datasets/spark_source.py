@@ -59,7 +59,14 @@ class SparkSourceDataset(SparkDatasetV2):
     def _with_malformed_records(self, header_read):
         """Read again with the header's columns plus Spark's corrupt-record column: a record
         with more fields than the header (Spark would silently drop the extras) or fewer keeps
-        its raw line in ``_malformed_record``, and ingestion quarantines it (``field_count``)."""
+        its raw line in ``_malformed_record``, and ingestion quarantines it (``field_count``).
+
+        Column pruning is off for this read: with it, Spark's CSV parser tokenises only the
+        columns a query selects and judges a record by those alone, so once the contract drops
+        a column (a personal or undeclared one) a line with a field too many, or an unquoted
+        comma inside an address, was no longer malformed: the extra value was dropped, or the
+        shifted values were checked as if they were the columns'. The count is taken on the
+        whole raw line, whatever columns the contract keeps."""
         from pyspark.sql import types as T
 
         names = header_read.columns
@@ -69,7 +76,8 @@ class SparkSourceDataset(SparkDatasetV2):
         schema = T.StructType([*(T.StructField(n, T.StringType()) for n in names),
                                T.StructField(MALFORMED_RECORD, T.StringType())])
         options = {**self._load_args, "mode": "PERMISSIVE",
-                   "columnNameOfCorruptRecord": MALFORMED_RECORD, "enforceSchema": True}
+                   "columnNameOfCorruptRecord": MALFORMED_RECORD, "enforceSchema": True,
+                   "columnPruning": False}
         options.pop("inferSchema", None)
         load_path = to_spark_path(self._protocol, str(self._get_load_path()))
         # Spark refuses queries that touch only the corrupt-record column of a raw CSV scan;

@@ -21,18 +21,49 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
+from omegaconf import OmegaConf
 
 from health_risk.core.studies import StudyRegistry, parse_registry
+from health_risk.framework.library_warnings import silence_library_noise
 from health_risk.framework.study_parameters import study_parameters
 
+# What a YAML default may be: ``${env:SPARK_SHUFFLE_PARTITIONS,8}`` passes an int,
+# ``${env:SPARK_UI_ENABLED,false}`` a bool. OmegaConf 2.4 checks a resolver's annotations.
+Scalar = str | int | float | bool | None
 
-def _env(name: str, default: str | None = None) -> str | None:
-    """``${env:NAME,default}`` in any config file (Kedro only enables ``oc.env`` for credentials)."""
+
+def _env(name: str, default: Scalar = None) -> Scalar:
+    """``${env:NAME,default}`` in any config file (Kedro only enables ``oc.env`` for
+    credentials): the variable's text when it is set, else the default as YAML typed it."""
     return os.environ.get(name, default)
+
+
+def register_env_resolver() -> None:
+    """Register ``env`` with OmegaConf's ``register_resolver`` (Kedro's ``custom_resolvers``
+    goes through the deprecated ``register_new_resolver``; it skips a name already registered)."""
+    OmegaConf.register_resolver("env", _env, replace=True)
+
+
+def merge_catalog(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """An environment's catalog over the base one, key by key (Kedro's soft merge), except that
+    a mapping whose ``type`` differs from the base mapping's replaces it whole: the keys of one
+    dataset class mean nothing to another (README's SQL source replaces a file source, whose
+    ``filepath`` the SQL dataset would refuse). Applies at every level, so a wrapped
+    ``dataset:`` whose type changes is replaced too."""
+    merged = dict(base)
+    for key, value in override.items():
+        old = merged.get(key)
+        if (isinstance(old, Mapping) and isinstance(value, Mapping)
+                and value.get("type", old.get("type")) == old.get("type")):
+            merged[key] = merge_catalog(old, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 # settings.CONFIG_LOADER_ARGS: defined here, beside the loader, so the fallback loader below
@@ -51,8 +82,9 @@ CONFIG_LOADER_ARGS: dict[str, Any] = {
         "study_defaults": ["study_defaults*", "study_defaults*/**"],
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
     },
-    "custom_resolvers": {"env": _env},
-    # conf/test and conf/cluster override single keys, not whole files.
+    # ${env:...}: registered by StudyConfigLoader itself (register_env_resolver).
+    # conf/test and conf/cluster override single keys, not whole files; a catalog entry (or a
+    # wrapped dataset) whose `type` changes is replaced whole (merge_catalog).
     "merge_strategy": {"studies": "soft", "study_defaults": "soft", "parameters": "soft",
                        "catalog": "soft", "spark": "soft", "mlflow": "soft"},
 }
@@ -66,13 +98,29 @@ class StudyConfigLoader(OmegaConfigLoader):
     (``study_parameters``): task defaults under each study's blocks, identity and registry
     facts stamped in, so blocks state neither their study nor its task."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Before Kedro registers its own resolvers (and warns doing so).
+        silence_library_noise()
+        register_env_resolver()
+        super().__init__(*args, **kwargs)
+
     def __getitem__(self, key: str) -> dict[str, Any]:
+        # Kedro registers its runtime_params resolver again on every access (and warns): the
+        # filters again too, in case a caller's warnings.catch_warnings dropped them since.
+        silence_library_noise()
         value = super().__getitem__(key)
         if key == "parameters":
             value = study_parameters(value, self.study_registry(), self.study_defaults())
         return value
 
+    def _merge_configs(self, config: dict[str, Any], env_config: dict[str, Any], key: str,
+                       env_path: str) -> Any:
+        if key == "catalog" and self.merge_strategy.get(key) == "soft":
+            return merge_catalog(config, env_config)
+        return super()._merge_configs(config, env_config, key, env_path)
+
     def _optional(self, key: str) -> dict[str, Any]:
+        silence_library_noise()  # as in __getitem__
         try:
             return super().__getitem__(key)
         except MissingConfigException:

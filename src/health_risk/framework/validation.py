@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from health_risk.core.contract.config import IngestionConfig
-from health_risk.core.errors import ParameterError
+from health_risk.core.errors import ParameterError, validation_problems
 from health_risk.core.features.config import FeatureEngineeringConfig
 from health_risk.core.modeling_config import ModelingConfig
 from health_risk.core.split import SplitConfig
@@ -100,6 +100,12 @@ def _check_against_registry(blocks: dict[str, dict[str, BaseModel]],
                     f"'{study.name}.reporting.population' is "
                     f"{'set' if has_population else 'not set'} but the registry says "
                     f"population: {str(study.population).lower()} (rule: population_consistent)")
+            small_area = has_population and found["reporting"].population.small_area
+            if small_area and small_area.reference not in study.references:
+                raise ParameterError(
+                    f"'{study.name}.reporting.population.small_area' reads its covariates "
+                    f"from '{small_area.reference}', which is not in the study's registry "
+                    f"`references` {list(study.references)} (rule: small_area_reference)")
 
 
 def validate_wiring(registry: StudyRegistry, catalog) -> None:
@@ -117,4 +123,11 @@ def _check(key: str, model: type[BaseModel], value: Any) -> BaseModel:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        raise ParameterError(f"Invalid parameters '{key}':\n{exc}") from exc
+        problems = validation_problems(exc)  # key paths inside the block
+        study = key.split(".")[0] if "." in key else None
+        where = (f"conf/<env>/studies/{study}/parameters.yml, the task's defaults "
+                 "(conf/<env>/study_defaults/)" if study else "conf/<env>/parameters/")
+        listed = (f" {problems[0]}" if len(problems) == 1
+                  else "".join(f"\n  - {line}" for line in problems))
+        raise ParameterError(f"Invalid parameters '{key}':{listed}\nChange the value in {where} "
+                             "or in the run's --params.") from exc

@@ -36,8 +36,8 @@ def build_spark_session(spark_conf: dict[str, Any], app_name: str = "health-risk
         return _connect_session(remote, spark_conf, app_name)
     builder = SparkSession.builder.appName(app_name)
     for key, value in spark_conf.items():
-        if value is None:
-            continue
+        if value is None or not key.startswith("spark."):
+            continue  # the project's own keys (health_risk.log_level): Spark warns on them
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(str(spark_conf.get("health_risk.log_level", "WARN")))

@@ -79,7 +79,7 @@ def _score(tables, champion, batches, written_quarantine=None, **inference):
     params = {**tables.params["inference"], **inference}
     ingestion, fe = tables.params["ingestion"], tables.params["feature_engineering"]
     batch, info = select_batch(batches, params)
-    flagged, audit = validate_batch(batch, ingestion, fe, params)
+    flagged, audit = validate_batch(batch, info, ingestion, fe, params)
     quarantine = extract_batch_quarantine(flagged, info, ingestion, fe)
     features = build_batch_features(flagged, fe)
     predictions = score_batch(features, champion, info, fe, params).localCheckpoint()
@@ -191,3 +191,112 @@ def test_risk_tiers_cut_at_reference_quantiles(champion):
     assert tier_edges(fixed, champion.reference_profile) == [0.3]
     with pytest.raises(ValueError, match="steps of 0.01"):
         RiskTierConfig(edges=[0.505], labels=["a", "b"])
+
+
+# --- a batch file without a required column; nothing to score --------------------------------
+def _inference_run(tmp_path, tables, champion, batches, **inference):
+    """The inference pipeline (one study's template) on a catalog: the batches folder through
+    the project's reader, predictions and batch quarantine written as the catalog writes them."""
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.pipeline import Pipeline as KedroPipeline
+    from kedro.runner import SequentialRunner
+
+    from health_risk.core.studies import Study
+    from health_risk.datasets import OptionalDataset
+    from health_risk.pipelines.inference.pipeline import template
+
+    def partitioned(name):
+        return OptionalDataset({"type": "spark.SparkDatasetV2", "filepath": str(tmp_path / name),
+                                "file_format": "parquet",
+                                "save_args": {"mode": "overwrite", "partitionBy": ["batch_id"],
+                                              "partitionOverwriteMode": "dynamic"}},
+                               empty_folder_is_missing=True)
+
+    params = {"ingestion": tables.params["ingestion"],
+              "feature_engineering": tables.params["feature_engineering"],
+              "inference": {**tables.params["inference"], **inference}}
+    catalog = DataCatalog({"synthetic_batches": batches,
+                           "champion_model": MemoryDataset(champion, copy_mode="assign"),
+                           "predictions": partitioned("predictions"),
+                           "batch_quarantine": partitioned("batch_quarantine"),
+                           **{f"params:{k}": MemoryDataset(v) for k, v in params.items()}})
+    class Kept(MemoryDataset):  # not released by the runner once its readers have run
+        def _release(self) -> None:
+            pass
+
+    outputs = ["inference_report", "drift_report", "monitoring_metrics"]
+    for name in outputs:
+        catalog[name] = Kept()
+    pipeline = KedroPipeline(template(Study(name="stroke", task="classification")))
+    SequentialRunner().run(pipeline, catalog)
+    return {name: catalog[name].load() for name in [*outputs, "predictions"]}
+
+
+def _batches_folder(tmp_path):
+    from health_risk.datasets import SparkBatchesDataset
+
+    return SparkBatchesDataset(filepath=str(tmp_path / "synthetic_batches"),
+                               save_args={"mode": "overwrite", "partitionBy": ["batch_id"],
+                                          "partitionOverwriteMode": "dynamic"})
+
+
+def _thirty_rows(spark, tables, synthesizer):
+    sd, ingestion, fe = _blocks(tables)
+    frame = sample_synthetic_batch(synthesizer, {**sd, "batch_rows": 30}, ingestion, fe)
+    frame = frame.astype(object).where(frame.notna(), None)
+    return spark.createDataFrame(frame).withColumn("batch_created_at",
+                                                   F.to_timestamp("batch_created_at"))
+
+
+def test_a_batch_file_without_a_required_column_stops_the_run_and_nothing_is_scored(
+        spark, tmp_path, stroke_tables, champion, synthesizer):
+    """Read as one table beside a good batch, a 30-row batch whose file lacks
+    avg_glucose_level showed nulls there and was scored 30 of 30. It now stops the run naming
+    the batch, its file and the column; nothing is scored."""
+    folder = _batches_folder(tmp_path)
+    good = _thirty_rows(spark, stroke_tables, synthesizer)
+    folder.save(good)
+    bad = _thirty_rows(spark, stroke_tables, synthesizer).drop("avg_glucose_level")
+    bad_id = bad.first()["batch_id"]
+    assert bad_id > good.first()["batch_id"]  # the latest: what inference picks
+    folder.save(bad)
+    table = folder.load()
+    assert "avg_glucose_level" in table.columns  # the other batch's schema gives it nulls
+    assert table.filter(F.col("batch_id") == bad_id).count() == 30
+    bad_files = [f.name for f in (tmp_path / "synthetic_batches" / f"batch_id={bad_id}").glob(
+        "*.parquet")]
+    with pytest.raises(Exception) as failure:
+        _inference_run(tmp_path, stroke_tables, champion, folder)
+    error = failure.value
+    assert isinstance(error, DataQualityError), error
+    message = str(error)
+    assert f"batch {bad_id}" in message and any(name in message for name in bad_files)
+    assert "['avg_glucose_level']" in message and "rule: required_column" in message
+    assert not (tmp_path / "predictions").exists() or not list(
+        (tmp_path / "predictions").rglob("*.parquet"))  # nothing of it scored
+    # The good batch beside it is still scored when named.
+    out = _inference_run(tmp_path, stroke_tables, champion, folder,
+                         batch_id=good.first()["batch_id"])
+    assert out["inference_report"]["rows_scored"] == 30
+    assert out["predictions"].filter(F.col("batch_id") == bad_id).count() == 0
+
+
+def test_a_required_column_null_in_every_row_is_missing(spark, stroke_tables, champion,
+                                                        synthesizer):
+    batch = _thirty_rows(spark, stroke_tables, synthesizer).withColumn(
+        "avg_glucose_level", F.lit(None).cast("double"))
+    with pytest.raises(DataQualityError, match=r"batch stroke-\d+T\d+: required column\(s\) "
+                                               r"\['avg_glucose_level'\] null in every row"):
+        _score(stroke_tables, champion, batch)
+
+
+def test_no_published_batch_scores_nothing_and_says_so(spark, tmp_path, stroke_tables,
+                                                       champion):
+    """A study whose only synthetic batch was refused has no batch: inference reports that it
+    scored nothing (the run's other outputs go on) instead of stopping the run."""
+    out = _inference_run(tmp_path, stroke_tables, champion, _batches_folder(tmp_path))
+    report = out["inference_report"]
+    assert report["batch_id"] is None and "privacy gate refused" in report["nothing_to_score"]
+    assert (report["rows_in"], report["rows_scored"], report["rows_quarantined"]) == (0, 0, 0)
+    assert out["drift_report"]["measured"] is False and out["monitoring_metrics"] == {}
+    assert out["predictions"] is None

@@ -118,3 +118,70 @@ def test_every_saipe_record_is_a_row_or_counted_as_skipped(spark, tmp_path):
     assert skipped_records(table) == {"blank_rows": 1, "footnote_rows": 1}
     assert table.count() == rows + 1
     assert table.filter("state_fips is null").count() == 1  # the contract quarantines it
+
+
+def _personal_values(frame: pd.DataFrame) -> set[str]:
+    """Every personal value of a generated Title-Case copy, and each comma-separated fragment
+    of it (what an unquoted comma would spread over other columns)."""
+    values = set()
+    for column in ("Full Name", "Phone Number", "Address", "Admission Date"):
+        for value in frame[column].astype(str):
+            values |= {value, *(part.strip() for part in value.split(","))}
+    return {v for v in values if v}
+
+
+def test_a_field_too_many_is_quarantined_when_the_contract_drops_a_column(spark, tmp_path,
+                                                                          params):
+    """An undeclared column the contract drops used to hide the field count: Spark parsed only
+    the kept columns and published the row with its extra value dropped."""
+    frame = generate_stroke_patients(120, 5, _spec("stroke_spec"))
+    frame["notes"] = "n/a"  # undeclared: dropped by the contract
+    path = tmp_path / "stroke_with_notes.csv"
+    frame.to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    for number in (7, 40):  # records 6 and 39 (after the header) get one field too many
+        lines[number] += ",unexpected"
+    path.write_text("\n".join(lines) + "\n")
+    report, quarantine, validated = _ingest(path, params["stroke"]["ingestion"])
+    assert report["dropped_undeclared_columns"] == ["notes"]
+    assert (report["rows_read"], report["rows_passed"], report["rows_quarantined"]) == \
+        (120, 118, 2)
+    rows = {r["_source_row"]: r for r in quarantine.collect()}
+    assert sorted(rows) == [6, 39]
+    for row_number, row in rows.items():
+        assert row["first_rule"] == "field_count" and row["first_column"] == "*"
+        assert row["raw_record"] == lines[row_number + 1]  # the line exactly as read
+    assert validated.filter("_source_row in (6, 39)").count() == 0
+
+
+def test_an_unquoted_comma_in_an_address_is_a_field_count_with_no_personal_fragment(
+        spark, tmp_path, params):
+    """A Title-Case copy with personal columns: an address whose quotes were lost spreads over
+    the next columns. The row is quarantined by its field count, with its raw line; no
+    personal value or fragment of one is in any other quarantine column."""
+    frame = generate_stroke_patients(150, 6, _spec("stroke_spec"), personal_columns=True)
+    path = tmp_path / "stroke_title_case.csv"
+    frame.to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("Full Name,Phone Number,Address,")
+    assert lines[12].count('"') == 2  # only the address is quoted (it holds commas)
+    lines[12] = lines[12].replace('"', "")  # record 11: "12 Oak St, Salem, OR" -> 3 fields
+    lines[31] += ",extra"  # record 30: one field too many at the end
+    path.write_text("\n".join(lines) + "\n")
+    report, quarantine, validated = _ingest(path, params["stroke"]["ingestion"])
+    assert report["dropped_personal_columns"] == ["address", "admission_date", "full_name",
+                                                  "phone_number"]
+    assert (report["rows_read"], report["rows_passed"], report["rows_quarantined"]) == \
+        (150, 148, 2)
+    assert report["violations"] == [{"rule": "field_count", "column": "*", "rows": 2}]
+    rows = {r["_source_row"]: r for r in quarantine.collect()}
+    assert sorted(rows) == [11, 30]
+    personal = _personal_values(frame)
+    for row_number, row in rows.items():
+        assert row["raw_record"] == lines[row_number + 1]
+        assert [r["rule"] for r in row["reasons"]] == ["field_count"]
+        shown = {row["study"], row["_source_file"], str(row["_source_row"]), row["first_rule"],
+                 row["first_column"], *(str(v) for r in row["reasons"] for v in r)}
+        leaked = {p for p in personal for text in shown if p in text}
+        assert not leaked, f"personal values outside the raw line: {leaked}"
+    assert validated.filter("_source_row in (11, 30)").count() == 0

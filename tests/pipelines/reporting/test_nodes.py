@@ -12,7 +12,6 @@ from health_risk.pipelines.reporting.config import ReportingConfig
 from health_risk.pipelines.reporting.manifest import ManifestError
 from health_risk.pipelines.reporting.nodes import (
     build_aggregate_tables,
-    estimate_area_prevalence,
     plot_aggregate_charts,
     summarise_risk_tiers,
     validate_aggregate_manifests,
@@ -178,42 +177,6 @@ def test_risk_tiers_describe_only_the_latest_scored_batch(spark):
 
     empty, message = summarise_risk_tiers(None, params)
     assert empty.empty and "no scored batch" in message.layout.annotations[0].text
-
-
-def test_population_estimates_are_survey_weighted_and_labelled(spark):
-    from datetime import datetime
-    primary = spark.createDataFrame(
-        [(1, "AL", 1.0, 1.0, 15.0, 11.0, 1.0), (1, "AL", 0.0, 3.0, 15.0, 11.0, 2.0),
-         (1, "AL", None, 9.0, 15.0, 11.0, 2.0), (2, "AK", 1.0, 2.0, 10.0, 21.0, 1.0),
-         (2, "AK", 1.0, 2.0, 10.0, 21.0, 2.0)],
-        "_state int, state string, label double, survey_weight double, state_poverty_pct double,"
-        " _ststr double, _psu double")
-    rows = [("n1", 0.2, "low", None, 1.0, "AL", "m", "3", datetime(2026, 2, 1), "b2"),
-            ("n2", 0.6, "high", None, 3.0, "AL", "m", "3", datetime(2026, 2, 1), "b2"),
-            ("o1", 0.9, "high", None, 1.0, "AL", "m", "2", datetime(2026, 1, 1), "b1")]
-    params = load_params("reporting")["brfss"]["reporting"]
-    table, summary = estimate_area_prevalence(primary, _predictions(spark, rows), params)
-    al = table.set_index("state").loc["AL"]
-    assert al["_state"] == "01" and al["respondents"] == 2  # the unanswered row is out
-    assert al["observed_weighted"] == pytest.approx(0.25)  # (1*1 + 3*0) / 4
-    assert al["observed_unweighted"] == pytest.approx(0.5)
-    assert al["effective_n"] == pytest.approx(16 / 10)
-    # Design-based: AL has one stratum with two PSUs of one answered respondent each, so
-    # z = w (y - 0.25) / 4 per PSU = (0.1875, -0.1875) and V = 2/1 * 2 * 0.1875^2.
-    assert al["design_se"] == pytest.approx((2 * 2 * 0.1875 ** 2) ** 0.5)
-    assert al["observed_weighted_ci_high"] == pytest.approx(min(1.0, 0.25 + 1.959964 * (
-        2 * 2 * 0.1875 ** 2) ** 0.5))
-    assert al["kish_ci_low"] >= 0.0
-    assert al["predicted_weighted"] == pytest.approx((0.2 + 3 * 0.6) / 4)  # batch b2 only
-    assert al["small_sample"]  # fewer than min_respondents
-    assert table.set_index("state").loc["AK", "observed_weighted"] == 1.0
-    assert np.isnan(table.set_index("state").loc["AK", "predicted_weighted"])
-    assert summary["observed"]["observed_weighted"] == pytest.approx((1 + 2 + 2) / 8)
-    assert summary["scored_batch"]["batch_id"] == "b2"
-    assert "Kish" in summary["method"]
-
-    no_batch, no_summary = estimate_area_prevalence(primary, None, params)
-    assert no_batch["predicted_weighted"].isna().all() and no_summary["scored_batch"] == {}
 
 
 def test_html_report_is_self_contained_and_embeds_every_figure():

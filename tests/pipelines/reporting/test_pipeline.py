@@ -43,6 +43,26 @@ def test_each_study_gets_a_report_section_and_population_studies_their_estimates
     assert "report_html" in pipeline.all_outputs()
 
 
+def test_the_area_model_reads_the_studys_reference_tables():
+    """brfss's Fay-Herriot covariates come from `census.validated` (its registry `references`),
+    wired as feature engineering's joins are; a reference the registry does not list is
+    refused before the run."""
+    from health_risk.core.errors import ParameterError
+    from health_risk.framework.validation import validate_parameters
+
+    registry = committed_registry()
+    pipeline = create_pipeline(studies=registry)
+    for study in (s for s in registry.running("reporting") if s.population):
+        node = next(n for n in pipeline.nodes if n.name == f"{study.name}.estimate_small_areas")
+        assert {f"{ref}.validated" for ref in study.references} <= set(node.inputs)
+        assert f"{study.name}.area_estimates" in node.outputs
+    params = committed_params()
+    assert params["brfss"]["reporting"]["population"]["small_area"]["reference"] == "census"
+    params["brfss"]["reporting"]["population"]["small_area"]["reference"] = "stroke"
+    with pytest.raises(ParameterError, match="small_area.*'stroke'.*small_area_reference"):
+        validate_parameters(params, registry)
+
+
 def test_the_study_section_is_built_from_parts_of_at_most_eight_inputs():
     """The section template run on a catalog of hand-made inputs: one node per part of the page,
     every part consumed inside the template, the groups in page order."""

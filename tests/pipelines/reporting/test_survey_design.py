@@ -56,6 +56,12 @@ def test_area_and_overall_standard_errors_match_the_hand_computation(spark):
     got = dict(zip(by_area["state"], by_area["design_se"]))
     assert got == pytest.approx({a: _by_hand(frame, a) for a in ("A", "B")}, abs=1e-12)
     assert dict(zip(by_area["state"], by_area["singleton_strata"])) == {"A": 0, "B": 1}
+    # PSUs and strata with an answer in the area: the design's degrees of freedom there.
+    answered = frame[frame["y"].notna()]
+    for area, row in by_area.set_index("state").iterrows():
+        domain = answered[answered["state"] == area]
+        assert row["psus_used"] == len(domain[["strata", "psu"]].drop_duplicates())
+        assert row["strata_used"] == domain["strata"].nunique()
     overall = design_standard_errors(rows, None, "y", "w", "strata", "psu")
     assert overall["design_se"].iloc[0] == pytest.approx(_by_hand(frame, None), abs=1e-12)
     # Clustering makes the design-based error larger than a simple-random-sample one here.

@@ -18,7 +18,7 @@ from health_risk.pipelines.synthetic_data.config import ShiftConfig
 from health_risk.pipelines.synthetic_data.marginals import EmpiricalMarginal
 from health_risk.pipelines.synthetic_data.nodes import (
     assess_synthetic_batch,
-    count_exact_copies,
+    count_real_copies,
     fit_synthesizer,
     measure_synthetic_utility,
     publish_synthetic_batch,
@@ -126,7 +126,8 @@ def test_assessment_reports_quality_and_distance_to_closest_record(fitted):
     assert dcr["median_dcr_synthetic_to_training"] > 0.0
 
 
-def test_exact_copies_of_real_rows_reject_the_batch(spark, stroke_tables, fitted):
+def test_copies_of_rare_real_records_refuse_the_batch(spark, stroke_tables, fitted):
+    """Stroke rows are near-unique (age, glucose, BMI): a copied row is a rare record."""
     blocks, training, holdout, synthesizer = fitted
     batch = sample_synthetic_batch(synthesizer, *blocks)
     _, schema = batch_schema(*blocks)
@@ -137,10 +138,14 @@ def test_exact_copies_of_real_rows_reject_the_batch(spark, stroke_tables, fitted
         planted.loc[:2, column] = real[column].astype(object).to_numpy()
     planted = schema.typed(planted)
     candidate = spark.createDataFrame(planted.astype(object).where(planted.notna(), None))
-    assert count_exact_copies(candidate, stroke_tables.primary, schema.synthesised) == 3
+    assert count_real_copies(candidate, stroke_tables.primary, schema.synthesised, 5) == {
+        "exact_copies": 3, "rare_record_copies": 3}
     assessment = assess_synthetic_batch(synthesizer, training, holdout, planted, *blocks)
-    with pytest.raises(SyntheticDataError, match=r"rejected: 3 of 400 rows are exact copies"):
-        publish_synthetic_batch(candidate, stroke_tables.primary, assessment, *blocks)
+    report, published = publish_synthetic_batch(candidate, stroke_tables.primary, assessment,
+                                                *blocks)
+    assert not report["accepted"] and report["published_rows"] == 0
+    assert report["decision"].startswith("refused: 3 rows copy a rare real record")
+    assert published.count() == 0
 
 
 def test_a_clean_batch_is_published_with_report_and_metrics(spark, stroke_tables, fitted):
@@ -158,6 +163,7 @@ def test_a_clean_batch_is_published_with_report_and_metrics(spark, stroke_tables
     assert with_utility["tstr_roc_auc"] == {"value": 0.8, "step": 0}
     assert with_utility["utility_gap_roc_auc"] == {"value": -0.02, "step": 0}
     assert report["accepted"] and report["privacy"]["exact_copies"] == 0
+    assert report["privacy"]["rare_record_copies"] == 0 and report["published_rows"] == 400
     assert report["privacy"]["compared_with_rows"] == stroke_tables.primary.count()
     assert metrics["exact_copies"] == {"value": 0.0, "step": 0}
     assert published.count() == 400

@@ -99,19 +99,30 @@ def flag_invalid_rows(normalised: DataFrame, params: dict[str, Any]) -> DataFram
     raw_values = ", ".join(f"{sql_text(c)}, CAST({sql_name(c)} AS STRING)"
                            for c in config.columns)
     malformed = MALFORMED_RECORD in normalised.columns
-    if malformed:  # the reader kept the raw line of a record whose fields differ from the header
-        reasons.append(reason_sql(f"({sql_name(MALFORMED_RECORD)} IS NOT NULL)", "field_count",
-                                  "*", sql_text("number of fields differs from the header")))
+    reason_array = f"array({', '.join(reasons) or NO_REASON})"
+    if malformed:
+        # The reader kept the raw line of a record whose fields differ from the header. Its
+        # values are not the columns' (an unquoted comma in an address shifts every later
+        # field), so the field count is its only reason: no value rule runs on it, and no
+        # value of it (an address fragment) reaches the quarantine outside the raw line.
+        field_count = reason_sql("TRUE", "field_count", "*",
+                                 sql_text("number of fields differs from the header"))
+        reason_array = (f"CASE WHEN {sql_name(MALFORMED_RECORD)} IS NOT NULL "
+                        f"THEN array({field_count}) ELSE {reason_array} END")
     flagged = normalised.selectExpr(
         *decoded,
         *[sql_name(c) for c in LINEAGE_COLUMNS if c in normalised.columns],
-        f"array({', '.join(reasons) or NO_REASON}) AS {sql_name(REASONS)}",
+        f"{reason_array} AS {sql_name(REASONS)}",
         f"named_struct({raw_values}) AS {sql_name(RAW_RECORD)}",
         *([sql_name(MALFORMED_RECORD)] if malformed else []),
     )
     order = F.col(SOURCE_ROW) if SOURCE_ROW in flagged.columns else F.monotonically_increasing_id()
     extra = []
     row_id = [c for c in (SOURCE_FILE, SOURCE_ROW) if c in flagged.columns]
+    # A malformed record's values are not the columns': no key rule is reported on it (its
+    # field count is). It is still ranked: filtering on the corrupt-record column alone is a
+    # query Spark refuses on a raw CSV scan when the key is the reader's row number.
+    well_formed = F.col(MALFORMED_RECORD).isNull() if malformed else F.lit(True)
     for number, key in enumerate(config.unique):
         value = F.concat_ws("|", *[F.col(c).cast("string") for c in key])
         if SOURCE_ROW in row_id:
@@ -119,10 +130,11 @@ def flag_invalid_rows(normalised: DataFrame, params: dict[str, Any]) -> DataFram
         else:  # no reader row number to join back on: rank the whole rows (a full shuffle)
             seen = F.row_number().over(Window.partitionBy(*key).orderBy(order))
             repeated = _complete(key) & (seen > 1)
-        extra.append(reason(repeated, "unique", "+".join(key), value))
+        extra.append(reason(repeated & well_formed, "unique", "+".join(key), value))
     if config.duplicate_rows == "quarantine":
         seen = F.row_number().over(Window.partitionBy(*config.columns).orderBy(order))
-        extra.append(reason(seen > 1, "duplicate_row", "*", F.lit("earlier identical row")))
+        extra.append(reason((seen > 1) & well_formed, "duplicate_row", "*",
+                            F.lit("earlier identical row")))
     if extra:
         flagged = flagged.withColumn(REASONS, F.concat(F.col(REASONS), F.array(*extra)))
         flagged = flagged.drop(*[c for c in flagged.columns if c.startswith("_repeat_")])

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from health_risk.core.columns import RESERVED_COLUMNS
+from health_risk.core.errors import HealthRiskError
 from health_risk.core.strict import StrictModel
 
 Code = int | float | str
@@ -23,7 +24,7 @@ METEOROLOGICAL_SEASONS = {
 }
 
 
-class LeakageError(ValueError):
+class LeakageError(HealthRiskError):
     """A leakage column (or a column derived from one) is listed as a feature or subgroup."""
 
 

@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from health_risk.core.errors import HealthRiskError
 from health_risk.core.features.config import (
     BinStep,
     Code,
@@ -31,7 +32,7 @@ Columns = dict[str, Column]
 Types = Mapping[str, T.DataType]
 
 
-class DerivationError(ValueError):
+class DerivationError(HealthRiskError):
     """A derivation step cannot run on this table (missing column, wrong type, bad lookup)."""
 
 

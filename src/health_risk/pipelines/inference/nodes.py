@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.core.columns import BATCH_CREATED_AT, BATCH_ID, ID, LABEL, RISK_TIER, SCORE, WEIGHT
+from health_risk.core.contract.config import IngestionConfig
 from health_risk.core.contract.rows import (
     RAW_RECORD,
     REASONS,
@@ -31,6 +32,8 @@ from health_risk.core.features.table import derive_primary, feature_columns, out
 from health_risk.core.metrics import classification_metrics, regression_metrics
 from health_risk.core.risk_tiers import tier_column, tier_edges
 from health_risk.core.scoring import score
+from health_risk.datasets.batches import batch_files
+from health_risk.datasets.lineage import source_label
 from health_risk.datasets.mlflow_models import ChampionModel
 from health_risk.pipelines.inference.config import InferenceConfig
 from health_risk.pipelines.inference.validation import batch_contract
@@ -41,8 +44,25 @@ PREDICTED_LABEL = "predicted_label"
 
 
 def select_batch(batches: DataFrame, params: dict[str, Any]) -> tuple[DataFrame, dict]:
-    """The configured batch (``latest``: the most recently created) and its id and size."""
+    """The configured batch (``latest``: the most recently created) and its id, size and files.
+
+    With ``latest`` and no batch at all (the folder is empty, or the study's only synthetic batch
+    was refused by the privacy gate), there is nothing to score: the info says so
+    (``batch_id`` None, ``nothing_to_score``), the later nodes pass an empty batch through and
+    the report states it, so the run's other outputs are still written. A named batch that is
+    not there stops the run.
+    """
     config = InferenceConfig.model_validate(params)
+    if batches.isEmpty():
+        if config.batch_id != "latest":
+            raise DataQualityError(f"{config.study}: batch '{config.batch_id}' not found; "
+                                   "there is no batch at all")
+        reason = ("no published batch to score: run the synthetic_data pipeline (a batch its "
+                  "privacy gate refused is not published, see synthetic_report.json) or point "
+                  "<study>.synthetic_batches at real batches")
+        logger.error("%s: nothing scored: %s", config.study, reason)
+        return batches, {"study": config.study, "batch_id": None, "created_at": None,
+                         "rows": 0, "files": [], "nothing_to_score": reason}
     for column in (BATCH_ID, BATCH_CREATED_AT):
         if column not in batches.columns:
             raise DataQualityError(f"{config.study}: batches have no '{column}' column (rule: "
@@ -50,29 +70,40 @@ def select_batch(batches: DataFrame, params: dict[str, Any]) -> tuple[DataFrame,
     available = (batches.groupBy(BATCH_ID).agg(F.max(BATCH_CREATED_AT).alias("created"),
                                               F.count(F.lit(1)).alias("rows"))
                  .orderBy(F.desc("created"), F.desc(BATCH_ID)).collect())
-    if not available:
-        raise DataQualityError(f"{config.study}: no batches to score; run the synthetic_data "
-                               "pipeline or point <study>.synthetic_batches at real batches")
-    wanted = available[0] if config.batch_id == "latest" else next(
+    wanted = next(iter(available), None) if config.batch_id == "latest" else next(
         (b for b in available if b[BATCH_ID] == config.batch_id), None)
     if wanted is None:
         raise DataQualityError(f"{config.study}: batch '{config.batch_id}' not found; "
                                f"available: {[b[BATCH_ID] for b in available[:10]]}")
+    files = batch_files(batches, wanted[BATCH_ID])
     info = {"study": config.study, "batch_id": wanted[BATCH_ID],
             "created_at": wanted["created"].isoformat() if wanted["created"] else None,
-            "rows": int(wanted["rows"])}
+            "rows": int(wanted["rows"]), "files": sorted(files or [])}
     logger.info("%s: scoring batch %s (%d rows)", config.study, info["batch_id"], info["rows"])
     return batches.filter(F.col(BATCH_ID) == info["batch_id"]), info
 
 
-def validate_batch(batch: DataFrame, ingestion_params: dict[str, Any],
+def validate_batch(batch: DataFrame, batch_info: dict, ingestion_params: dict[str, Any],
                    fe_params: dict[str, Any], params: dict[str, Any]
                    ) -> tuple[DataFrame, dict[str, Any]]:
-    """Flag every rule each row breaks (the ingestion nodes with the batch contract); a missing
-    required column fails here naming the batch and the column."""
+    """Flag every rule each row breaks (the ingestion nodes with the batch contract).
+
+    A required column stops the run, naming the batch, its file(s) and the column, when it is
+    missing: absent from the frame, absent from one of the batch's own files (the batches
+    folder is read as one table, where such a file would show nulls), or null in every row of
+    the batch. Nothing of that batch is scored.
+    """
     config = InferenceConfig.model_validate(params)
     contract = batch_contract(ingestion_params, fe_params)
+    rules = IngestionConfig.model_validate(contract)
+    if batch_info.get("batch_id") is None:  # nothing to score: the contract's columns, no row
+        for name in rules.columns:
+            if name not in batch.columns:
+                batch = batch.withColumn(name, F.lit(None).cast("string"))
+    else:
+        _require_columns_in_files(batch, batch_info, rules, config.study)
     normalised, audit = normalise_columns(batch, contract)
+    _require_values(normalised, batch_info, rules, config.study)
     flagged = flag_invalid_rows(normalised, contract)
     counts = flagged.agg(F.count(F.lit(1)).alias("rows"),
                          F.sum((F.size(REASONS) > 0).cast("long")).alias("bad")).first()
@@ -85,12 +116,49 @@ def validate_batch(batch: DataFrame, ingestion_params: dict[str, Any],
     return flagged, {**audit, "rows_in": rows, "rows_flagged": bad}
 
 
+def _missing_required(study: str, batch_id: str, where: str, columns: list[str]
+                      ) -> DataQualityError:
+    return DataQualityError(
+        f"{study} batch {batch_id}: required column(s) {columns} {where} (rule: "
+        "required_column): treated as missing, nothing of the batch is scored. Fix or drop "
+        "the batch's file, or name another batch with <study>.inference.batch_id.")
+
+
+def _require_columns_in_files(batch: DataFrame, batch_info: dict, rules: IngestionConfig,
+                              study: str) -> None:
+    """Each file of the batch has every required column, as the file itself holds them (the
+    reader records the columns each file lacks, see ``datasets.batches``)."""
+    files = batch_files(batch, batch_info["batch_id"]) or {}
+    lacking = {name: [c for c in missing if c in rules.required_columns]
+               for name, missing in sorted(files.items())}
+    for name, missing in lacking.items():
+        if missing:
+            raise _missing_required(study, batch_info["batch_id"],
+                                    f"absent from its file {name}", missing)
+
+
+def _require_values(normalised: DataFrame, batch_info: dict, rules: IngestionConfig,
+                    study: str) -> None:
+    """A required column null in every row of the batch is missing (a file without it, read
+    beside files with it, gives exactly that)."""
+    required = rules.required_columns
+    if batch_info.get("batch_id") is None or not required:
+        return
+    counts = normalised.agg(F.count(F.lit(1)).alias("__rows"),
+                            *[F.count(F.col(c)).alias(c) for c in required]).first()
+    empty = [c for c in required if counts["__rows"] and counts[c] == 0]
+    if empty:
+        files = batch_info.get("files") or [source_label(normalised)]
+        raise _missing_required(study, batch_info["batch_id"],
+                                f"null in every row of its file(s) {', '.join(files)}", empty)
+
+
 def extract_batch_quarantine(flagged: DataFrame, batch_info: dict,
                              ingestion_params: dict[str, Any], fe_params: dict[str, Any]
                              ) -> DataFrame:
     """Rows that broke a rule, with every reason and the values as received, by batch."""
     quarantine = extract_quarantine(flagged, batch_contract(ingestion_params, fe_params))
-    return quarantine.withColumn(BATCH_ID, F.lit(batch_info["batch_id"]))
+    return quarantine.withColumn(BATCH_ID, F.lit(batch_info["batch_id"]).cast("string"))
 
 
 def build_batch_features(flagged: DataFrame, fe_params: dict[str, Any],
@@ -132,12 +200,12 @@ def score_batch(features: DataFrame, champion: ChampionModel, batch_info: dict,
         F.lit(champion.name).alias("model_name"), F.lit(champion.version).alias("model_version"),
         F.lit(threshold).cast("double").alias("threshold"),
         F.current_timestamp().alias("scored_at"),
-        F.lit(batch_info["batch_id"]).alias(BATCH_ID),
+        F.lit(batch_info["batch_id"]).cast("string").alias(BATCH_ID),
     )
 
 
 def _this_batch(table: DataFrame, batch_info: dict) -> DataFrame:
-    return table.filter(F.col(BATCH_ID) == batch_info["batch_id"])
+    return table.filter(F.col(BATCH_ID).eqNullSafe(F.lit(batch_info["batch_id"])))
 
 
 def _performance(rows, task: str, threshold: float | None) -> dict[str, float]:
@@ -147,7 +215,7 @@ def _performance(rows, task: str, threshold: float | None) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if not math.isnan(v)}  # AUC needs both classes
 
 
-def summarise_batch(flagged: DataFrame, predictions: DataFrame,
+def summarise_batch(flagged: DataFrame, predictions: DataFrame | None,
                     batch_quarantine: DataFrame | None, champion: ChampionModel,
                     batch_info: dict, audit: dict, params: dict[str, Any]) -> tuple[dict, dict]:
     """Rows in = scored + quarantined (or an error), rules broken, tier shares, and the
@@ -156,9 +224,15 @@ def summarise_batch(flagged: DataFrame, predictions: DataFrame,
     Rows in and quarantined are the counts ``validate_batch`` took on the flagged rows; scored
     rows are counted from the predictions as written, and the quarantine as written must hold
     exactly the flagged rows of this batch (a clean batch writes no partition: ``None`` or no
-    rows of this batch).
+    rows of this batch). With nothing to score (no batch), every count is 0 and the report
+    says why (``nothing_to_score``).
     """
     config = InferenceConfig.model_validate(params)
+    if predictions is None:  # nothing scored yet: the predictions folder holds no data
+        predictions = flagged.limit(0).select(F.lit(None).cast("string").alias(BATCH_ID),
+                                              F.lit(None).cast("string").alias(RISK_TIER),
+                                              F.lit(None).cast("double").alias(LABEL),
+                                              F.lit(None).cast("double").alias(SCORE))
     predictions = _this_batch(predictions, batch_info)
     bad = flagged.filter(F.size(REASONS) > 0)
     rows_in, rows_quarantined = audit["rows_in"], audit["rows_flagged"]
@@ -184,6 +258,9 @@ def summarise_batch(flagged: DataFrame, predictions: DataFrame,
     performance = _performance(labelled, task, champion.threshold) if len(labelled) else {}
     report = {
         "study": config.study, **{k: batch_info[k] for k in ("batch_id", "created_at")},
+        "files": batch_info.get("files"),
+        **({"nothing_to_score": batch_info["nothing_to_score"]}
+           if batch_info.get("nothing_to_score") else {}),
         "model": {"name": champion.name, "version": champion.version, "alias": champion.alias,
                   "run_id": champion.run_id, "threshold": champion.threshold, "task": task},
         "rows_in": rows_in, "rows_scored": rows_scored, "rows_quarantined": rows_quarantined,
@@ -218,6 +295,12 @@ def measure_drift(features: DataFrame, predictions: DataFrame, champion: Champio
     against the champion's reference profile (its training data). Returns the report, the
     metrics of this run, and the batch's step of the monitoring time series."""
     config = InferenceConfig.model_validate(params)
+    if batch_info.get("batch_id") is None:  # nothing scored: no drift to measure, no step
+        report = {"study": config.study, "batch_id": None,
+                  "model": {"name": champion.name, "version": champion.version},
+                  "measured": False, "reason": batch_info.get("nothing_to_score"),
+                  "psi_threshold": config.psi_threshold, "drifted_features": []}
+        return report, {}, {}
     profile = champion.reference_profile
     columns = [*profile["numeric_features"], *profile["categorical_features"]]
     by_feature = compare(features, profile, columns, config.psi_threshold)

@@ -28,7 +28,7 @@ def template(study: Study) -> Pipeline:
     return Pipeline([
         Node(select_batch, ["synthetic_batches", INFERENCE], ["scoring_batch", "batch_info"],
              name="select_batch"),
-        Node(validate_batch, ["scoring_batch", INGESTION, FEATURES, INFERENCE],
+        Node(validate_batch, ["scoring_batch", "batch_info", INGESTION, FEATURES, INFERENCE],
              ["batch_flagged", "batch_audit"], name="validate_batch"),
         Node(extract_batch_quarantine, ["batch_flagged", "batch_info", INGESTION, FEATURES],
              "batch_quarantine", name="extract_batch_quarantine"),

@@ -13,11 +13,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from health_risk.core.contract.config import ColumnRule, IngestionConfig
+from health_risk.core.errors import HealthRiskError
 
 SPARK_TYPES = {"int": T.IntegerType(), "double": T.DoubleType(), "string": T.StringType()}
 
 
-class SchemaValidationError(ValueError):
+class SchemaValidationError(HealthRiskError):
     """The validated table does not satisfy its pandera schema."""
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from health_risk.core.errors import HealthRiskError
 from health_risk.core.estimators import build_estimator
 from health_risk.core.modeling_config import ModelingConfig
 
 
-class HyperparameterError(ValueError):
+class HyperparameterError(HealthRiskError):
     """A hyper-parameter value the estimator refuses."""
 
 

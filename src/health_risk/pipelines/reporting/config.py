@@ -90,9 +90,28 @@ class ManifestConfig(StrictModel):
     contains_header: bool = True
 
 
+class SmallAreaConfig(StrictModel):
+    """The Fay-Herriot area model of a population block (``core/small_area.py``): its
+    covariates are columns of one of the study's reference tables (registry ``references``),
+    joined to the areas by ``key`` = the population block's ``area_code``."""
+
+    reference: str  # a reference table of the study's registry entry (census)
+    key: str  # its column holding the area code (census: state_fips, = _state)
+    # Its column holding the area label (census: postal_code, = state): names the areas the
+    # reference has and the survey does not (they get the synthetic estimate).
+    label: str | None = None
+    covariates: list[str] = Field(min_length=1)  # its columns, in the model's units
+    # Its rows that are not areas, by key (SAIPE: the national row, state_fips 0).
+    exclude: list[int | str] = Field(default_factory=list)
+    method: Literal["REML"] = "REML"  # samplics 0.6.1's ML stops early: REML only
+    # Areas with fewer respondents stay out of the fit and get the synthetic estimate.
+    min_respondents: int = Field(20, ge=2)
+
+
 class PopulationConfig(StrictModel):
     """Survey-weighted prevalence of the target by area, observed on the primary table and
-    predicted from the champion's scores on the latest scored batch."""
+    predicted from the champion's scores on the latest scored batch; with ``small_area``, the
+    Fay-Herriot model-based estimates beside the direct ones."""
 
     area: str  # area label in primary and predictions (e.g. state postal code)
     area_code: str  # area code joined to the map (e.g. state FIPS)
@@ -105,8 +124,7 @@ class PopulationConfig(StrictModel):
     covariate: str | None = None  # an area-level figure shown beside the estimates
     covariate_label: str | None = None
     target_label: str = "prevalence"
-    # Areas with fewer respondents are shown but flagged: their estimates are unstable.
-    min_respondents: int = Field(50, ge=1)
+    small_area: SmallAreaConfig | None = None
 
 
 class ReportingConfig(StrictModel):

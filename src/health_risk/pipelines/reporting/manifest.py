@@ -1,16 +1,18 @@
-"""QuickSight manifests for the aggregate CSVs, and the check that they are importable."""
+"""QuickSight manifests for the published CSVs (the aggregate tables, the area estimates), and
+the check that they are importable."""
 
 from __future__ import annotations
 
 import csv
 from typing import Any
 
-from health_risk.pipelines.reporting.config import AggregateSpec, ManifestConfig
+from health_risk.core.errors import HealthRiskError
+from health_risk.pipelines.reporting.config import ManifestConfig
 
 CSV_SUFFIX = ".csv"
 
 
-class ManifestError(ValueError):
+class ManifestError(HealthRiskError):
     """A manifest entry does not point to a usable file."""
 
 
@@ -35,16 +37,17 @@ def _header(line: str | None, delimiter: str) -> list[str] | None:
     return next(csv.reader([line], delimiter=delimiter))
 
 
-def check_manifests(loaded: dict[str, dict[str, Any]], aggregates: dict[str, AggregateSpec],
+def check_manifests(loaded: dict[str, dict[str, Any]], expected: dict[str, list[str]],
                     config: ManifestConfig) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every configured table has a manifest; every manifest entry names an existing, non-empty
-    file whose header is the table's configured columns. Returns (entries, problems)."""
+    """Every expected table (name -> its configured columns) has a manifest; every manifest
+    entry names an existing, non-empty file whose header is the table's columns. Returns
+    (entries, problems)."""
     entries, problems = [], []
-    for name in sorted(set(aggregates) - set(loaded)):
+    for name in sorted(set(expected) - set(loaded)):
         problems.append(f"table '{name}': no manifest was written")
     for name, item in sorted(loaded.items()):
         manifest, where = item["manifest"], item["path"]
-        if name not in aggregates:
+        if name not in expected:
             problems.append(f"{where}: manifest for unknown table '{name}'")
             continue
         if manifest.get("globalUploadSettings") != upload_settings(config):
@@ -52,12 +55,12 @@ def check_manifests(loaded: dict[str, dict[str, Any]], aggregates: dict[str, Agg
                             f" != {upload_settings(config)}")
         if not item["files"]:
             problems.append(f"{where}: fileLocations lists no URI")
-        expected = aggregates[name].columns()
+        columns = expected[name]
         for probe in item["files"]:
             header = _header(probe["header"], config.delimiter)
             entry = {"table": name, "manifest": where, "uri": probe["uri"],
                      "exists": probe["exists"], "bytes": probe["bytes"],
-                     "header_matches": header == expected}
+                     "header_matches": header == columns}
             entries.append(entry)
             if probe.get("error"):
                 problems.append(f"{where}: {probe['uri']} cannot be read ({probe['error']})")
@@ -65,6 +68,6 @@ def check_manifests(loaded: dict[str, dict[str, Any]], aggregates: dict[str, Agg
                 problems.append(f"{where}: {probe['uri']} does not exist")
             elif probe["bytes"] == 0:
                 problems.append(f"{where}: {probe['uri']} is empty")
-            elif header != expected:
-                problems.append(f"{where}: {probe['uri']} header {header} != expected {expected}")
+            elif header != columns:
+                problems.append(f"{where}: {probe['uri']} header {header} != expected {columns}")
     return entries, problems

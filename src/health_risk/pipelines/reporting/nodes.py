@@ -29,11 +29,14 @@ from health_risk.pipelines.reporting.manifest import (
 )
 from health_risk.pipelines.reporting.population import __doc__ as POPULATION_METHOD
 from health_risk.pipelines.reporting.population import (
-    area_code_text,
     area_map,
+    area_table_columns,
     combine,
+    display_table,
     observed_by_area,
     predicted_by_area,
+    reference_covariates,
+    with_model_estimates,
 )
 from health_risk.pipelines.reporting.scored import TIER_COLUMNS, latest_batch, risk_tier_table
 
@@ -75,7 +78,8 @@ def validate_aggregate_manifests(manifests: dict[str, dict[str, Any]],
     """Stop the run unless every manifest entry names an existing, non-empty CSV whose header
     is the table's configured columns; the report lists every file checked."""
     config = ReportingConfig.model_validate(params)
-    entries, problems = check_manifests(manifests, config.aggregates, config.manifest)
+    expected = {name: spec.columns() for name, spec in config.aggregates.items()}
+    entries, problems = check_manifests(manifests, expected, config.manifest)
     if problems:
         raise ManifestError(f"{config.study}: QuickSight manifest validation failed "
                             f"({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems))
@@ -112,36 +116,93 @@ def summarise_risk_tiers(predictions: DataFrame | None, params: dict[str, Any]):
     return table, figure
 
 
-def estimate_area_prevalence(primary: DataFrame, predictions: DataFrame | None,
-                             params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Observed (weighted and unweighted) and predicted prevalence by area."""
-    config = ReportingConfig.model_validate(params)
-    population = config.population
-    if population is None:
+def _population(config: ReportingConfig):
+    if config.population is None:
         raise ValueError(f"{config.study}.reporting.population is not configured, but the "
                          "population nodes are wired for this study")
+    return config.population
+
+
+def estimate_area_prevalence(primary: DataFrame, predictions: DataFrame | None,
+                             params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Direct estimates by area: observed (weighted with its Korn-Graubard interval and NCHS
+    flag, and unweighted) and predicted prevalence."""
+    config = ReportingConfig.model_validate(params)
+    population = _population(config)
     observed, observed_total = observed_by_area(primary, population, config.study)
     batch, info = latest_batch(predictions) if predictions is not None else (None, {})
     predicted, predicted_total = predicted_by_area(batch, population)
     table = combine(observed, predicted, population)
+    flags = table.set_index(population.area)["reliability"]
     summary = {
         "study": config.study, "area": population.area, "weight": population.weight,
         "target": population.target, "target_label": population.target_label,
         "areas": int(table[population.area].notna().sum()),
-        "small_sample_areas": table.loc[table["small_sample"].fillna(False).astype(bool),
-                                        population.area].dropna().tolist(),
-        "min_respondents": population.min_respondents,
+        "reliability": {flag: sorted(map(str, flags.index[flags == flag]))
+                        for flag in ("suppress", "review", "reliable")},
         "observed": observed_total, "predicted": predicted_total, "scored_batch": info,
         "method": " ".join(POPULATION_METHOD.split()),
     }
     return table, summary
 
 
+def estimate_small_areas(direct: pd.DataFrame, params: dict[str, Any], **references: Any
+                         ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, dict[str, float]]]:
+    """The published area table: the direct estimates and, with ``population.small_area``, the
+    Fay-Herriot estimates (EBLUP, MSE, gamma, synthetic) for every area of the survey or of
+    the reference table; the fitted model (beta, its standard errors, the model variance) as a
+    report and as MLflow metrics. ``references``: the study's reference tables by registry
+    name (the pipeline passes every one of them)."""
+    config = ReportingConfig.model_validate(params)
+    population = _population(config)
+    small_area = population.small_area
+    if small_area is None:
+        return (direct[area_table_columns(population)],
+                {"study": config.study, "fitted": False,
+                 "reason": "no small_area model configured"}, {})
+    if small_area.reference not in references:
+        raise ValueError(f"{config.study}: population.small_area.reference "
+                         f"'{small_area.reference}' is not one of the study's reference tables "
+                         f"{sorted(references)} (registry `references`)")
+    covariates = reference_covariates(references[small_area.reference], small_area)
+    table, report, metrics = with_model_estimates(direct, covariates, population)
+    if report["fitted"]:
+        logger.info("%s: Fay-Herriot %s on %d areas, model variance %.3g, beta %s",
+                    config.study, small_area.method, report["areas_in_model"],
+                    report["model_variance"],
+                    {c["term"]: round(c["estimate"], 6) for c in report["coefficients"]})
+    else:
+        logger.warning("%s: no Fay-Herriot model: %s", config.study, report["reason"])
+    return table, {"study": config.study, **report}, metrics
+
+
+def write_area_manifest(area_estimates: pd.DataFrame,
+                        params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The QuickSight manifest of ``area_estimates.csv`` (the aggregates' settings)."""
+    config = ReportingConfig.model_validate(params)
+    return build_manifests(["area_estimates"], config.manifest)
+
+
+def validate_area_manifest(manifests: dict[str, dict[str, Any]],
+                           params: dict[str, Any]) -> dict[str, Any]:
+    """Stop the run unless the manifest names the existing, non-empty area table whose header
+    is ``area_table_columns`` of the configuration."""
+    config = ReportingConfig.model_validate(params)
+    expected = {"area_estimates": area_table_columns(_population(config))}
+    entries, problems = check_manifests(manifests, expected, config.manifest)
+    if problems:
+        raise ManifestError(f"{config.study}: QuickSight manifest of the area estimates "
+                            "failed validation:\n  - " + "\n  - ".join(problems))
+    return {"study": config.study, "valid": True, "tables": len(manifests),
+            "files": entries, "checked_at": _now()}
+
+
 def plot_area_map(estimates: pd.DataFrame, summary: dict[str, Any],
                   boundaries: dict[str, Any], params: dict[str, Any]) -> go.Figure:
     config = ReportingConfig.model_validate(params)
-    return area_map(estimates, boundaries, config.population,
-                    f"{config.study}: {config.population.target_label} by {config.population.area}")
+    population = _population(config)
+    return area_map(estimates, boundaries, population,
+                    f"{config.study}: {population.target_label} by {population.area}")
 
 
 # --- the study's report section, built from its parts --------------------------------------------
@@ -286,30 +347,74 @@ def build_study_section(section_overview: dict[str, Any], section_model: dict[st
 
 
 # --- population section and HTML -----------------------------------------------------------------
+def _model_blocks(area_model: dict[str, Any], metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    title = "Fay-Herriot area model"
+    if not area_model.get("fitted"):
+        return [blocks.text_block(title, f"No model-based estimates: "
+                                         f"{area_model.get('reason', 'n/a')}.")]
+    coefficients = pd.DataFrame(area_model["coefficients"], columns=["term", "estimate", "se"])
+    note = (f"{area_model['method']} fit of the direct estimates of "
+            f"{area_model['areas_in_model']} areas (at least "
+            f"{area_model['min_respondents']} respondents) on {', '.join(area_model['covariates'])}"
+            f" of '{area_model['reference']}' (beta in the covariates' units); model variance "
+            f"{area_model['model_variance']:.4g} (sd {area_model['model_sd']:.4g}), mean gamma "
+            f"{area_model['mean_gamma']:.3f}, {'converged' if area_model['converged'] else 'NOT converged'}"
+            f" in {area_model['iterations']} iterations. Synthetic estimate only (no or too few "
+            f"respondents): {', '.join(area_model['synthetic_areas']) or 'none'}; no covariates "
+            f"(no model-based estimate): {', '.join(area_model['areas_without_covariates']) or 'none'}."
+            f" MLflow metrics of the study's run: {', '.join(f'small_area.{k}' for k in metrics)}.")
+    return [blocks.table_block(title, coefficients, note=note)]
+
+
 def build_population_section(estimates: pd.DataFrame, summary: dict[str, Any],
-                             area_map_figure: go.Figure, params: dict[str, Any]
-                             ) -> dict[str, Any]:
-    """Population estimates by area: map, table and how to read them (weighted vs not)."""
+                             area_model: dict[str, Any], small_area_metrics: dict[str, Any],
+                             area_map_figure: go.Figure, manifest_validation: dict[str, Any],
+                             params: dict[str, Any]) -> dict[str, Any]:
+    """Population estimates by area: the map (direct, model-based, CV, predicted, covariate),
+    the table of direct +/- Korn-Graubard CI beside the model-based estimate +/- root-MSE with
+    the NCHS flag and gamma, the fitted area model, and how to read them."""
     config = ReportingConfig.model_validate(params)
-    population = config.population
+    population = _population(config)
     observed, predicted = summary["observed"], summary["predicted"]
     batch = summary.get("scored_batch") or {}
+    flags = summary.get("reliability") or {}
+    overall = blocks.interval_text(
+        {"low": observed["observed_weighted_ci_low"], "high": observed["observed_weighted_ci_high"]}
+        if observed.get("observed_weighted_ci_low") is not None else None)
     key_figures = [
         blocks.key_figure("respondents with an answer", observed.get("respondents")),
         blocks.key_figure(f"{population.target_label}, survey-weighted",
                           observed.get("observed_weighted")),
+        blocks.key_figure("its 95 % Korn-Graubard interval", overall),
         blocks.key_figure(f"{population.target_label}, unweighted",
                           observed.get("observed_unweighted")),
         blocks.key_figure("predicted, survey-weighted (latest batch)",
                           predicted.get("predicted_weighted")),
-        blocks.key_figure("areas", summary["areas"]),
-        blocks.key_figure(f"areas under {population.min_respondents} respondents",
-                          len(summary["small_sample_areas"])),
+        blocks.key_figure("areas with respondents", summary["areas"]),
+        blocks.key_figure("direct estimates suppressed (NCHS)", len(flags.get("suppress", []))),
+        blocks.key_figure("direct estimates to review (NCHS)", len(flags.get("review", []))),
     ]
-    note = (f"Weighted figures use {population.weight}; unweighted figures are plain shares "
-            f"of respondents. Predicted: champion "
+    if population.small_area:
+        fitted = area_model.get("fitted")
+        key_figures += [
+            blocks.key_figure("Fay-Herriot model variance",
+                              area_model.get("model_variance") if fitted else "not fitted"),
+            blocks.key_figure("areas with the synthetic estimate only",
+                              len(area_model.get("synthetic_areas") or []) if fitted else None)]
+    note = (f"Direct: survey-weighted ({population.weight}) share with its 95 % Korn-Graubard "
+            "interval; 'suppressed' where the NCHS standard suppresses it (see 'why flagged'). "
+            "Model-based: the Fay-Herriot EBLUP (or the synthetic estimate where the area has "
+            "no or too few respondents) +/- its root-MSE in percentage points; gamma is the "
+            "weight of the direct estimate in the EBLUP. Publish the direct estimate where it "
+            "is reliable; where it is suppressed, the model-based one, labelled as such "
+            "(docs/reporting.md). Predicted: champion "
             f"{batch.get('model_name', 'n/a')} v{batch.get('model_version', 'n/a')} on batch "
-            f"{batch.get('batch_id', 'n/a')}. {summary['method']}")
+            f"{batch.get('batch_id', 'n/a')}. Every figure: "
+            f"08_reporting/{config.study}/population/area_estimates.csv. {summary['method']}")
+    manifest = blocks.text_block(
+        "QuickSight manifest", f"{manifest_validation['tables']} manifest validated at "
+        f"{manifest_validation['checked_at']}: area_estimates.csv exists, is not empty and has "
+        "the configured header.")
     return {
         "kind": "population", "study": config.study,
         "title": f"{config.title}: estimates by {population.area}",
@@ -317,10 +422,13 @@ def build_population_section(estimates: pd.DataFrame, summary: dict[str, Any],
         "groups": [{"title": "Population estimates", "blocks": [
             blocks.figure_block(f"{population.target_label} by {population.area}",
                                 area_map_figure, wide=True, note="Use the menu to switch "
-                                "between observed, predicted and the area covariate."),
-            blocks.table_block(f"Estimates by {population.area}", estimates.assign(**{
-                population.area_code: estimates[population.area_code].map(area_code_text)}),
-                note=note, wide=True),
+                                "between the direct estimate (suppressed areas blank), the "
+                                "model-based one, its CV, the predicted prevalence and the "
+                                "area covariate."),
+            blocks.table_block(f"Estimates by {population.area}: direct and model-based",
+                               display_table(estimates, population), note=note, wide=True),
+            *(_model_blocks(area_model, small_area_metrics) if population.small_area else []),
+            manifest,
         ]}],
     }
 

@@ -2,6 +2,11 @@
 the registry marks ``population: true``, and one node that renders every section into
 ``report.html`` in registry order.
 
+The population template's area model reads its covariates from the study's reference tables:
+each of the registry's ``references`` is an input ``<ref>_table`` of ``estimate_small_areas``
+(``census_table`` = ``census.validated``), as feature engineering's ``derive_primary`` reads
+them for its joins.
+
 Inputs from inference (predictions, inference and drift reports) are optional datasets: the
 pipeline runs after ingestion and modeling alone and says "no scored batch yet".
 """
@@ -27,12 +32,15 @@ from health_risk.pipelines.reporting.nodes import (
     build_section_overview,
     build_study_section,
     estimate_area_prevalence,
+    estimate_small_areas,
     plot_aggregate_charts,
     plot_area_map,
     render_html_report,
     summarise_risk_tiers,
     validate_aggregate_manifests,
+    validate_area_manifest,
     write_aggregate_manifests,
+    write_area_manifest,
 )
 
 PARAMS = "params:reporting"
@@ -44,7 +52,7 @@ def study_template(study: Study) -> Pipeline:
     """The study's aggregates, charts and tiers, then its one report section (with the
     population estimates inside it for a ``population: true`` study)."""
     return Pipeline([
-        *(population_template().nodes if study.population else []),
+        *(population_template(study).nodes if study.population else []),
         Node(build_aggregate_tables, ["primary", PARAMS], "aggregate_tables",
              name="build_aggregate_tables"),
         Node(write_aggregate_manifests, ["aggregate_tables", PARAMS], "aggregate_manifests",
@@ -101,13 +109,27 @@ def section_template(study: Study) -> Pipeline:
     ])
 
 
-def population_template() -> Pipeline:
+def population_template(study: Study) -> Pipeline:
+    """Direct estimates by area (Korn-Graubard intervals, NCHS flags), the Fay-Herriot
+    estimates beside them (covariates from the study's reference tables), the published CSV
+    with its QuickSight manifest, the map and the population section."""
+    references = {name: f"{name}_table" for name in study.references}
     return Pipeline([
         Node(estimate_area_prevalence, ["primary", "predictions", PARAMS],
-             ["area_estimates", "area_summary"], name="estimate_area_prevalence"),
+             ["area_direct_estimates", "area_summary"], name="estimate_area_prevalence"),
+        Node(estimate_small_areas,
+             {"direct": "area_direct_estimates", "params": PARAMS, **references},
+             ["area_estimates", "area_model", "small_area_metrics"],
+             name="estimate_small_areas"),
+        Node(write_area_manifest, ["area_estimates", PARAMS], "area_manifest",
+             name="write_area_manifest"),
+        Node(validate_area_manifest, ["area_manifest", PARAMS], "area_manifest_validation",
+             name="validate_area_manifest"),
         Node(plot_area_map, ["area_estimates", "area_summary", "us_state_boundaries", PARAMS],
              "area_map", name="plot_area_map"),
-        Node(build_population_section, ["area_estimates", "area_summary", "area_map", PARAMS],
+        Node(build_population_section, ["area_estimates", "area_summary", "area_model",
+                                        "small_area_metrics", "area_map",
+                                        "area_manifest_validation", PARAMS],
              "population_section", name="build_population_section"),
     ])
 

@@ -93,9 +93,9 @@ def ingestion_block(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def drift_blocks(drift: dict[str, Any] | None, study: str) -> list[dict[str, Any]]:
-    if not drift:
-        return [text_block("Drift of the latest batch",
-                           "No batch has been scored yet: run the inference pipeline.")]
+    if not drift or drift.get("measured") is False:  # measured False: nothing was scored
+        return [text_block("Drift of the latest batch", (drift or {}).get("reason")
+                           or "No batch has been scored yet: run the inference pipeline.")]
     columns = ["feature", "kind", "psi", "ks", "null_share", "reference_null_share", "drifted"]
     rows = [{"feature": name, **values} for name, values in drift["features"].items()]
     table = (pd.DataFrame(rows).reindex(columns=columns)  # scalars only, not the level detail

@@ -48,9 +48,19 @@ class ShiftConfig(StrictModel):
 
 
 class PrivacyConfig(StrictModel):
-    # Synthetic rows identical to a real row (on every synthesised column) allowed in a batch;
-    # above it the batch is rejected and nothing is published.
-    max_exact_copies: int = Field(0, ge=0)
+    """The privacy gate judges disclosure, not coincidence. A synthetic row equal to a real row
+    on every synthesised column copies that real profile; the copy discloses someone only when
+    the profile is rare: fewer than ``rare_record_k`` real rows (of the whole primary table)
+    share it. With a few low-cardinality columns most profiles are shared by many people, and a
+    synthetic row that matches one of those says nothing about anybody."""
+
+    # A real profile shared by fewer real rows than this is a rare record.
+    rare_record_k: int = Field(5, ge=2)
+    # Synthetic rows copying a rare real record allowed in a batch; above it the batch is
+    # refused and nothing of it is published.
+    max_rare_record_copies: int = Field(0, ge=0)
+    # Optional stricter rule on every exact copy, rare or common (null: reported, not gated).
+    max_exact_copies: int | None = Field(None, ge=0)
     # Rows of each side in the distance-to-closest-record comparison (its cost is
     # rows x rows x columns, so it is bounded; the exact-copy check covers the full table).
     dcr_rows: int = Field(500, ge=20, le=20_000)

@@ -1,5 +1,5 @@
 """Synthetic-data nodes: bounded TRAIN sample -> SDV synthesizer -> batch -> quality and
-privacy report -> published batch (only if no synthetic row copies a real one).
+privacy report -> published batch (only if no synthetic row copies a rare real record).
 
 A batch has the columns of the study's validated table (decoded values, the ingestion
 contract's types), plus lineage columns and a batch id and timestamp: the schema inference
@@ -244,43 +244,81 @@ def measure_synthetic_utility(utility_rows: DataFrame, model_input: DataFrame,
     return report
 
 
-def count_exact_copies(candidate: DataFrame, real: DataFrame, columns: list[str]) -> int:
-    """Synthetic rows equal to some real row on every column (nulls equal nulls)."""
-    real_rows = real.select(*columns).dropDuplicates()
-    condition = reduce(lambda a, b: a & b,
-                       [candidate[c].eqNullSafe(real_rows[c]) for c in columns])
-    return candidate.join(real_rows, condition, "left_semi").count()
+def count_real_copies(candidate: DataFrame, real: DataFrame, columns: list[str],
+                      rare_record_k: int) -> dict[str, int]:
+    """Synthetic rows equal to some real row on every column (nulls equal nulls): all of them
+    (``exact_copies``), and those whose real profile fewer than ``rare_record_k`` real rows
+    share (``rare_record_copies``: copies of rare records). One Spark job over every real row."""
+    shared = "_real_rows"
+    profiles = real.groupBy(*columns).agg(F.count(F.lit(1)).alias(shared)).select(
+        *[F.col(c).alias(f"_real_{i}") for i, c in enumerate(columns)], shared)
+    condition = reduce(lambda a, b: a & b, [candidate[c].eqNullSafe(F.col(f"_real_{i}"))
+                                           for i, c in enumerate(columns)])
+    # Profiles are distinct, so a synthetic row matches at most one.
+    matched = candidate.select(*columns).join(profiles, condition, "inner")
+    counts = matched.agg(F.count(F.lit(1)).alias("exact"),
+                         F.sum((F.col(shared) < rare_record_k).cast("long")).alias("rare")
+                         ).first()
+    return {"exact_copies": int(counts["exact"]), "rare_record_copies": int(counts["rare"] or 0)}
+
+
+def _privacy_refusals(copies: dict[str, int], privacy, columns: int) -> list[str]:
+    """The broken privacy rules, as sentences (none: the batch may be published)."""
+    broken = []
+    if copies["rare_record_copies"] > privacy.max_rare_record_copies:
+        broken.append(
+            f"{copies['rare_record_copies']} rows copy a rare real record (a profile fewer than "
+            f"{privacy.rare_record_k} real rows share on all {columns} synthesised columns; "
+            f"rule: privacy.max_rare_record_copies = {privacy.max_rare_record_copies})")
+    if privacy.max_exact_copies is not None and copies["exact_copies"] > privacy.max_exact_copies:
+        broken.append(f"{copies['exact_copies']} rows equal some real row on all {columns} "
+                      f"synthesised columns (rule: privacy.max_exact_copies = "
+                      f"{privacy.max_exact_copies})")
+    return broken
 
 
 def publish_synthetic_batch(candidate: DataFrame, primary: DataFrame,
                             assessment: dict[str, Any], sd_params: dict[str, Any],
                             ingestion_params: dict[str, Any], fe_params: dict[str, Any]
                             ) -> tuple[dict[str, Any], DataFrame]:
-    """The privacy gate: a batch with more exact copies of real rows (over every row of the
-    primary table, not a sample) than allowed is rejected; otherwise it is published with its
-    quality and privacy report. It does not wait for the utility measurement (which needs the
-    study's modeling), so inference can score the batch as soon as the champion is chosen."""
+    """The privacy gate, over every row of the primary table (not a sample): a batch with more
+    copies of rare real records than allowed (``privacy``) is refused, otherwise it is
+    published. The report says which, with both counts (every exact copy; copies of rare
+    records) and the distance-to-closest-record comparison.
+
+    A refusal does not stop the run: it is logged as an error naming the batch and the rule,
+    the report and metrics record it (``accepted: false``, ``published_rows: 0``), and the batch
+    output is an empty frame, which writes nothing (the batches published before stay as they
+    are; inference scores the latest of them, or reports that there is nothing to score). The
+    other nodes of the run, this study's and the other studies', go on. It does not wait for
+    the utility measurement (which needs the study's modeling), so inference can score the
+    batch as soon as the champion is chosen."""
     config, schema = batch_schema(sd_params, ingestion_params, fe_params)
     meta = candidate.select(BATCH_ID, BATCH_CREATED_AT).first()
     rows = candidate.count()
-    copies = count_exact_copies(candidate, primary, schema.synthesised)
-    if copies > config.privacy.max_exact_copies:
-        raise SyntheticDataError(
-            f"{config.study}: synthetic batch {meta[BATCH_ID]} rejected: {copies} of {rows} rows "
-            f"are exact copies of real rows on all {len(schema.synthesised)} synthesised "
-            f"columns (rule: privacy.max_exact_copies = {config.privacy.max_exact_copies}). "
-            "Nothing was published; fit on more rows, exclude near-unique columns or use "
-            "another synthesizer.")
+    privacy = config.privacy
+    copies = count_real_copies(candidate, primary, schema.synthesised, privacy.rare_record_k)
+    refusals = _privacy_refusals(copies, privacy, len(schema.synthesised))
+    accepted = not refusals
+    if accepted:
+        decision = (f"published: {rows} rows in synthetic_batches, partition "
+                    f"batch_id={meta[BATCH_ID]}")
+    else:
+        decision = (f"refused: {'; '.join(refusals)}. Nothing of batch {meta[BATCH_ID]} was "
+                    "published (synthetic_batches is unchanged); this report and the study's "
+                    "other outputs were written. Fit on more rows, exclude near-unique "
+                    "columns or use another synthesizer.")
     quality_report = assessment["quality"]
     report = {
         "study": config.study, "batch_id": meta[BATCH_ID], "created_at": meta[BATCH_CREATED_AT],
-        "accepted": True, "rows": rows, "synthesizer": config.synthesizer,
+        "accepted": accepted, "published_rows": rows if accepted else 0, "decision": decision,
+        "rows": rows, "synthesizer": config.synthesizer,
         "synthesizer_options": config.synthesizer_options, "fit_rows_limit": config.fit_rows,
         "synthesised_columns": schema.synthesised, "sequence_columns": schema.sequence,
         "null_columns": schema.left_null, "shift": config.shift.model_dump(),
         "quality": quality_report,
         "conditioning": _conditioning(assessment.get("strata"), config),
-        "privacy": {"exact_copies": copies, "max_exact_copies": config.privacy.max_exact_copies,
+        "privacy": {**copies, **privacy.model_dump(exclude={"dcr_rows"}),
                     "compared_with_rows": primary.count(),
                     "distance_to_closest_record": assessment["distance_to_closest_record"]},
     }
@@ -288,19 +326,28 @@ def publish_synthetic_batch(candidate: DataFrame, primary: DataFrame,
                                      F.to_timestamp(F.col(BATCH_CREATED_AT)))
     ordered = [*schema.columns, *[c for c in LINEAGE_COLUMNS if c in candidate.columns],
                BATCH_CREATED_AT, BATCH_ID]
-    logger.info("%s: published batch %s (%d rows, quality %.3f, 0 exact copies)", config.study,
-                meta[BATCH_ID], rows, quality_report["score"] or float("nan"))
-    return report, published.select(*ordered)
+    published = published.select(*ordered)
+    if not accepted:
+        logger.error("%s: synthetic batch %s %s", config.study, meta[BATCH_ID], decision)
+        return report, published.limit(0)
+    logger.info("%s: published batch %s (%d rows, quality %.3f, %d exact copies of real "
+                "profiles, %d of rare records)", config.study, meta[BATCH_ID], rows,
+                quality_report["score"] or float("nan"), copies["exact_copies"],
+                copies["rare_record_copies"])
+    return report, published
 
 
 def report_synthetic_batch(batch_report: dict[str, Any], utility: dict[str, Any]
                            ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The synthetic report (the published batch's quality and privacy, and the sample's
-    utility) and its metrics for MLflow."""
+    """The synthetic report (the batch's gate decision, quality and privacy, and the sample's
+    utility) and its metrics for MLflow, whether the batch was published or refused."""
     quality_report = batch_report["quality"]
-    dcr = batch_report["privacy"]["distance_to_closest_record"]
-    metrics = {"rows": batch_report["rows"],
-               "exact_copies": batch_report["privacy"]["exact_copies"],
+    privacy = batch_report["privacy"]
+    dcr = privacy["distance_to_closest_record"]
+    metrics = {"rows": batch_report["rows"], "accepted": float(batch_report["accepted"]),
+               "published_rows": batch_report["published_rows"],
+               "exact_copies": privacy["exact_copies"],
+               "rare_record_copies": privacy["rare_record_copies"],
                "quality_score": quality_report["score"],
                "diagnostic_score": quality_report["diagnostic_score"],
                **{f"quality_{k.lower().replace(' ', '_')}": v
@@ -308,7 +355,7 @@ def report_synthetic_batch(batch_report: dict[str, Any], utility: dict[str, Any]
                **{f"dcr_{k}": v for k, v in dcr.items()
                   if k in ("overfitting_protection_score", "closer_to_training_share",
                            "median_dcr_synthetic_to_training",
-                           "median_dcr_holdout_to_training")},
+                           "median_dcr_holdout_to_training", "zero_distance_share")},
                **_utility_metrics(utility)}
     metric_history = {k: {"value": float(v), "step": 0} for k, v in metrics.items()
                       if v is not None}

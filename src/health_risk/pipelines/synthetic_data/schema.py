@@ -9,12 +9,13 @@ from typing import Any
 import pandas as pd
 
 from health_risk.core.contract.config import ColumnRule, IngestionConfig
+from health_risk.core.errors import HealthRiskError
 from health_risk.core.features.config import FeatureEngineeringConfig
 from health_risk.datasets.lineage import LINEAGE_COLUMNS, SOURCE_FILE, SOURCE_ROW
 from health_risk.pipelines.synthetic_data.config import SyntheticDataConfig
 
 
-class SyntheticDataError(ValueError):
+class SyntheticDataError(HealthRiskError):
     """The synthetic-data configuration does not fit the study, or a batch is rejected."""
 
 
