@@ -141,7 +141,7 @@ def one_size(suite: Suite, rows: int, champion_uri: str | None, with_sdv: bool
     baseline = suite.worker("1 ingestion: pandas.read_sas -> pyarrow", folder, "ingest_baseline",
                             xpt=str(data / "01_raw/brfss/LLCP2023.XPT"),
                             out=str(folder / "baseline_ingested.parquet"), chunksize=CHUNKSIZE)
-    report = json.loads((data / "08_reporting/brfss/validation_report.json").read_text())
+    report = json.loads(Path(_published(data, "08_reporting/brfss/validation_report.json")).read_text())
     out["ingestion"] = {"project": _cmd(project), "baseline": _cmd(baseline),
                         "rows_read": report.get("rows_read"),
                         "rows_quarantined": report.get("rows_quarantined")}
@@ -149,14 +149,14 @@ def one_size(suite: Suite, rows: int, champion_uri: str | None, with_sdv: bool
     project = suite.kedro("2 features: kedro run", folder, "--pipelines", "feature_engineering",
                           "--namespaces", "brfss")
     baseline = suite.worker("2 features: pandas", folder, "features_baseline",
-                            validated=str(data / "02_intermediate/brfss/validated"),
-                            census=str(data / "02_intermediate/census/validated"),
+                            validated=_published(data, "02_intermediate/brfss/validated"),
+                            census=_published(data, "02_intermediate/census/validated"),
                             out=str(folder / "baseline_features.parquet"))
     out["features"] = {"project": _cmd(project), "baseline": _cmd(baseline),
                        "rows_in": baseline.result["rows_in"]}
 
-    features = str(data / "04_feature/brfss/features")
-    spec = str(data / "04_feature/brfss/feature_spec.json")
+    features = _published(data, "04_feature/brfss/features")
+    spec = _published(data, "04_feature/brfss/feature_spec.json")
     model = str(folder / "hgb.pkl")
     project = suite.worker("3 training: Spark candidates", folder, "train_project",
                            features=features, spec=spec, split_dir=str(folder / "split"),
@@ -179,12 +179,27 @@ def one_size(suite: Suite, rows: int, champion_uri: str | None, with_sdv: bool
     if with_sdv:
         rows_file = str(folder / "sdv_training_rows.parquet")
         project = suite.worker("5 SDV: project nodes", folder, "sdv_project",
-                               primary=str(data / "03_primary/brfss/primary"),
+                               primary=_published(data, "03_primary/brfss/primary"),
                                features=features, rows_out=rows_file)
         baseline = suite.worker("5 SDV: plain GaussianCopula", folder, "sdv_baseline",
                                 rows=rows_file, batch_rows=project.result["sampled"])
         out["sdv"] = {"project": _cmd(project), "baseline": _cmd(baseline)}
     return out
+
+
+# The publication record (health_risk.datasets.publication) of each published member's layer.
+_PUBLICATION = {"validated": "02_intermediate", "validation_report": "02_intermediate",
+                "primary": "04_feature", "features": "04_feature", "feature_spec": "04_feature"}
+
+
+def _published(data: Path, relative: str) -> str:
+    """The current version of a published table or report (what the catalog would load)."""
+    from health_risk.datasets.publication import published_path
+
+    _, study, name = Path(relative).parts
+    member = name.removesuffix(".json")
+    record = data / _PUBLICATION[member] / study / "_publication.json"
+    return published_path(str(record), member, str(data / relative))
 
 
 def _cmd(result: CommandResult) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import pytest
 
 from . import fourth_study_conf as fourth
 from .committed_config import committed_registry
+from .published import published
 from .warning_capture import capture_warnings, own_warnings
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -124,18 +125,17 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
     assert header.startswith("Full Name,")  # conf/test asks for the personal columns
 
     for study in STUDIES:
-        intermediate = project_copy / "data" / "02_intermediate" / study
-        assert list((intermediate / "validated").glob("*.parquet")), study
-        assert (intermediate / "quarantine" / "_SUCCESS").exists(), study
+        data = project_copy / "data"
+        assert list(published(data, f"02_intermediate/{study}/validated").glob("*.parquet"))
+        assert (published(data, f"02_intermediate/{study}/quarantine") / "_SUCCESS").exists()
         report = json.loads(
-            (project_copy / "data" / "08_reporting" / study / "validation_report.json").read_text()
-        )
+            published(data, f"08_reporting/{study}/validation_report.json").read_text())
         assert report["rows_read"] == report["rows_passed"] + report["rows_quarantined"]
-    stroke = spark.read.parquet(str(project_copy / "data/02_intermediate/stroke/validated"))
+    stroke = spark.read.parquet(str(published(data, "02_intermediate/stroke/validated")))
     assert stroke.count() == 1500
     assert not {"full_name", "phone_number", "address", "admission_date"} & set(stroke.columns)
     assert spark.read.parquet(
-        str(project_copy / "data/02_intermediate/brfss/validated")).count() == 2000
+        str(published(data, "02_intermediate/brfss/validated"))).count() == 2000
 
     import mlflow
 
@@ -252,7 +252,8 @@ def test_a_study_added_by_configuration_alone_runs_ingestion_through_reporting(
     source = PROJECT / "src"
     assert not any(fourth.NAME in p.read_text() for p in source.rglob("*.py"))
     reporting = finished_project / "data" / "08_reporting" / fourth.NAME
-    validation = json.loads((reporting / "validation_report.json").read_text())
+    validation = json.loads(published(
+        finished_project / "data", f"08_reporting/{fourth.NAME}/validation_report.json").read_text())
     assert validation["rows_read"] == 3000 == validation["rows_passed"] + \
         validation["rows_quarantined"]
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{finished_project / 'mlflow.db'}")
@@ -286,7 +287,7 @@ def test_reporting_writes_validated_manifests_charts_and_the_html_report(spark,
 
     # The CSV equals a pandas computation on the same ingested (primary) rows.
     primary = spark.read.parquet(
-        str(finished_project / "data/03_primary/insurance/primary")).toPandas()
+        str(published(finished_project / "data", "03_primary/insurance/primary"))).toPandas()
     expected = (primary.groupby("region")["charges"].agg(["size", "mean", "max", "min"])
                 .reset_index().set_axis(["region", "rows", "mean_charges", "max_charges",
                                          "min_charges"], axis=1))
@@ -416,7 +417,8 @@ def test_html_report_renders_every_chart_in_headless_chromium(finished_project, 
 def _study_figures(root: Path, study: str) -> dict:
     """Row counts and the test metric one run of a study left on disk."""
     reporting = root / "data" / "08_reporting" / study
-    validation = json.loads((reporting / "validation_report.json").read_text())
+    validation = json.loads(
+        published(root / "data", f"08_reporting/{study}/validation_report.json").read_text())
     splits = pd.read_parquet(root / "data" / "05_model_input" / study / "model_input",
                              columns=["split"])["split"].value_counts().to_dict()
     inference = json.loads((reporting / "inference_report.json").read_text())

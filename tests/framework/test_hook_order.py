@@ -13,6 +13,8 @@ from kedro_mlflow.framework.hooks import MlflowHook
 
 from health_risk import settings
 from health_risk.framework.hooks import RUN_ORDER
+from health_risk.framework.hooks.publication import PublicationHooks
+from health_risk.framework.hooks.run_lock import RunLockHooks, RunLockReleaseHooks
 from health_risk.framework.hooks.spark import SparkHooks
 from health_risk.framework.hooks.study_runs import StudyRunHooks
 from health_risk.framework.hooks.validation import (
@@ -57,9 +59,16 @@ def test_kedro_mlflow_runs_first_and_only_once():
 
 
 def test_the_dependencies_between_hooks_are_respected():
-    """Parameters are validated before the JVM starts, hyper-parameters after it has, and the
-    study's MLflow run is entered after kedro-mlflow re-opened the kedro run's run."""
+    """Parameters are validated before the JVM starts, the studies are locked after that (a
+    run refused for its parameters holds no lock) and before it (a busy study starts no JVM),
+    hyper-parameters are validated after it has, the study's MLflow run is entered after
+    kedro-mlflow re-opened the kedro run's run, and the locks are released last."""
     position = {type(hook): index for index, hook in enumerate(RUN_ORDER)}
-    assert position[ParameterValidationHooks] < position[SparkHooks]
+    assert position[ParameterValidationHooks] < position[RunLockHooks] < position[SparkHooks]
+    # The locks are released after every other hook has ended (or failed) the run.
+    assert isinstance(RUN_ORDER[-1], RunLockReleaseHooks)
+    assert RUN_ORDER[-1] is RUN_ORDER[position[RunLockHooks]].release_hooks
     assert position[SparkHooks] < position[HyperparameterValidationHooks]
     assert position[MlflowHook] < position[StudyRunHooks]
+    # Outputs are published before the study's lock is released (a run starting then sees them).
+    assert position[PublicationHooks] < len(RUN_ORDER) - 1

@@ -107,9 +107,9 @@ def test_a_block_restating_another_task_is_refused_naming_key_and_rule(project):
 def test_runtime_params_win_over_the_defaults(project):
     loader = StudyConfigLoader(
         conf_source=str(project / "conf"), env="test", **CONFIG_LOADER_ARGS,
-        runtime_params={"stroke": {"modeling": {"tuning": {"budget_seconds": 300}}}})
+        runtime_params={"stroke": {"modeling": {"tuning": {"max_seconds": 300}}}})
     tuning = loader["parameters"]["stroke"]["modeling"]["tuning"]
-    assert tuning == {"seed": 42, "timeout_seconds": 90, "budget_seconds": 300}
+    assert tuning == {"seed": 42, "max_seconds": 300, "parallel_trials": 1}
 
 
 def test_the_default_report_builds_on_any_classification_primary_table(spark, project):

@@ -81,7 +81,7 @@ def test_each_study_logs_to_a_run_of_its_own_under_the_kedro_run(tracking, tmp_p
     datasets = {}
     for seed, study in enumerate(studies, start=1):
         datasets[f"params:{study}.modeling"] = MemoryDataset(
-            {"seed": seed, "tuning": {"budget_seconds": 10 * seed}})
+            {"seed": seed, "tuning": {"max_seconds": 10 * seed}})
         datasets[f"params:{study}.name"] = MemoryDataset(study)
         datasets[f"{study}.modeling_metrics"] = JsonReportDataset(
             filepath=str(tmp_path / study / "modeling.json"), artifact_path="modeling",
@@ -112,7 +112,7 @@ def test_each_study_logs_to_a_run_of_its_own_under_the_kedro_run(tracking, tmp_p
         assert run.data.metrics == {"node_metric": seed, "modeling.rows": seed}
         # The study's parameters, keyed without the study prefix.
         assert run.data.params == {"modeling.seed": str(seed),
-                                   "modeling.tuning.budget_seconds": str(10 * seed),
+                                   "modeling.tuning.max_seconds": str(10 * seed),
                                    "name": study}
         assert [a.path for a in client.list_artifacts(run.info.run_id, "modeling")] == [
             "modeling/modeling.json"]

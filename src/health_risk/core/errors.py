@@ -20,6 +20,12 @@ class DataQualityError(HealthRiskError):
     """A table breaks a table-level rule (missing column, too much quarantined, ...)."""
 
 
+class StudyBusyError(HealthRiskError):
+    """Another run holds the lock of a study this run would write
+    (``health_risk.framework.run_lock``): the message names that run (pid, host, start,
+    command) and says to wait for it or stop it."""
+
+
 def validation_problems(exc, key: str = "") -> list[str]:
     """One line per error of a pydantic ``ValidationError``: the key path (under ``key``), the
     message, the rule (pydantic's error type, or the model's own check) and the value given,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -44,19 +45,37 @@ class CandidateConfig(StrictModel):
     search_space: dict[str, SearchRange] = Field(default_factory=dict)
 
 
+# Wall-time budgets the trial budget replaced; a config stating them is refused by name.
+REMOVED_TUNING_KEYS = ("budget_seconds", "timeout_seconds")
+
 
 class TuningConfig(StrictModel):
-    seed: int = 42
-    timeout_seconds: float = Field(120, gt=0)  # per candidate; the trial budget may stop first
-    # Wall time for the whole search of a study, shared by its candidates in turn: each gets
-    # what is left divided by the candidates still to tune (so time a fast candidate leaves
-    # passes on), never more than timeout_seconds, and stops at its own n_trials cap. Small
-    # studies then search far more trials than big ones in the same time. Null: trial caps and
-    # timeout_seconds only (the trial count no longer depends on the machine's speed).
-    budget_seconds: float | None = Field(None, gt=0)
-    # Trials fitted side by side (threads). Above 1, TPE's suggestions depend on which trial
-    # finishes first, so a rerun with the same seed is no longer bit-for-bit identical.
+    """The search of a study. Trials are the budget: each candidate runs exactly its
+    ``n_trials`` (``candidates.<name>.n_trials``), so the result does not depend on the
+    machine or its load. ``max_seconds`` is a safety cap on the study's tuning wall time, not
+    a budget: once reached, no further batch of trials starts (each candidate still runs its
+    first trial), and the cut is reported (a warning, ``cut_by_time`` in the tuning summary of
+    winning_candidate.json, ``tuning.<candidate>.cut_by_time`` in MLflow)."""
+
+    seed: int = 42  # the TPE sampler's seed
+    max_seconds: float = Field(900, gt=0)
+    # Trials asked, fitted (side by side, in threads) and told together. Deterministic at any
+    # value (suggestions are asked and results told in trial-number order, batch by batch),
+    # but each value is its own search: 2 gives other trials than 1.
     parallel_trials: int = Field(1, ge=1, le=8)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            stated = [key for key in REMOVED_TUNING_KEYS if key in data]
+            if stated:
+                names = " and ".join(f"tuning.{key}" for key in stated)
+                raise ValueError(
+                    f"{names} no longer exist{'s' if len(stated) == 1 else ''}: trials are "
+                    "the budget (each candidate's candidates.<name>.n_trials) and "
+                    "tuning.max_seconds is the study's wall-time safety cap (docs/modeling.md)")
+        return data
 
 
 class ThresholdConfig(StrictModel):

@@ -8,11 +8,12 @@ from health_risk.datasets.json_report import JsonReportDataset
 from health_risk.datasets.manifest import QuickSightManifestDataset
 from health_risk.datasets.mlflow_models import ChampionModelDataset, MonitoringMetricsDataset
 from health_risk.datasets.optional import OptionalDataset
+from health_risk.datasets.publication import PublishedDataset
 from health_risk.datasets.saipe import SaipeDataset
 from health_risk.datasets.sas_xport import SasXportDataset
 from health_risk.datasets.spark_memory import CachedSparkMemoryDataset
 from health_risk.datasets.spark_source import SparkFromPandasDataset, SparkSourceDataset
 
 __all__ = ["CachedSparkMemoryDataset", "ChampionModelDataset", "JsonReportDataset", "MonitoringMetricsDataset", "OptionalDataset",
-           "PngFigureDataset", "QuickSightManifestDataset", "SaipeDataset", "SasXportDataset",
+           "PngFigureDataset", "PublishedDataset", "QuickSightManifestDataset", "SaipeDataset", "SasXportDataset",
            "SparkBatchesDataset", "SparkFromPandasDataset", "SparkSourceDataset", "UsStateBoundariesDataset"]

@@ -9,6 +9,7 @@ through pyarrow) next to the connector jar Spark needs (see docs/operations.md).
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +99,21 @@ class Location:
     def write_text(self, text: str) -> None:
         with self.open("wb") as handle:
             handle.write(text.encode("utf-8"))
+
+    def replace_text(self, text: str) -> None:
+        """Write the file whole or not at all: a reader sees the old text or the new one. A
+        temporary file then ``os.replace`` locally (atomic on POSIX, NFS included); one object
+        PUT on an object store (visible whole)."""
+        self.make_parent()
+        if not self.is_local:
+            self.write_text(text)
+            return
+        temporary = f"{self.path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
 
     def __str__(self) -> str:
         return self.url

@@ -116,3 +116,47 @@ def test_missing_required_column_stops_the_run_naming_file_and_column(spark, tmp
         SequentialRunner().run(_studies(), catalog)
     assert "insurance.csv" in str(err.value) and "charges" in str(err.value)
     assert "required_column" in str(err.value)
+
+
+def _published_catalog(data_root: Path, stroke_csv: Path, params) -> DataCatalog:
+    """stroke's validated table, quarantine and report as the committed catalog declares them
+    (one publication), under a scratch data root."""
+    catalog_conf = Path(__file__).resolve().parents[3] / "conf" / "base" / "catalog"
+    entries = {}
+    for layer in ("02_intermediate.yml", "08_reporting.yml"):
+        text = (catalog_conf / layer).read_text().replace("{study}", "stroke").replace(
+            "${globals:data_root}", str(data_root))
+        entries.update({k: v for k, v in yaml.safe_load(text).items()
+                        if k in {"stroke.validated", "stroke.quarantine",
+                                 "stroke.validation_report"}})
+    catalog = DataCatalog.from_config(entries)
+    catalog["stroke.raw_source@spark"] = SparkSourceDataset(filepath=str(stroke_csv))
+    catalog["params:stroke.ingestion"] = MemoryDataset(params["stroke"]["ingestion"])
+    for name in ("normalised_source", "flagged_rows", "column_audit"):
+        catalog[f"stroke.{name}"] = MemoryDataset(copy_mode="assign")
+    return catalog
+
+
+def test_a_refused_run_leaves_the_previous_table_with_its_own_report(spark, tmp_path,
+                                                                     raw_files):
+    from health_risk.framework.hooks.publication import PublicationHooks
+
+    stroke_csv, _ = raw_files
+    stroke = create_pipeline(studies=committed_registry()).only_nodes_with_namespaces(["stroke"])
+    SequentialRunner().run(stroke, _published_catalog(tmp_path / "data", stroke_csv, _params()))
+
+    frame = pd.read_csv(stroke_csv, dtype=str, keep_default_na=False)
+    frame.loc[:99, "Age"] = "sixty"  # 100 of 800 rows: above the 5 % quarantine limit
+    frame.to_csv(tmp_path / "broken.csv", index=False)
+    catalog = _published_catalog(tmp_path / "data", tmp_path / "broken.csv", _params())
+    with pytest.raises(DataQualityError, match="max_quarantine_share"):
+        SequentialRunner().run(stroke, catalog)
+    PublicationHooks().on_pipeline_error(None, {}, stroke, catalog)  # what a session calls
+    # The refused run's quarantine and report were written, beside, and not published.
+    assert len(list((tmp_path / "data/02_intermediate/stroke/quarantine").iterdir())) == 2
+
+    catalog = _published_catalog(tmp_path / "data", stroke_csv, _params())
+    report = catalog.load("stroke.validation_report")
+    assert report["rows_read"] == 800 and report["rows_quarantined"] == 0
+    assert catalog.load("stroke.validated").count() == report["rows_passed"] == 800
+    assert catalog.load("stroke.quarantine").count() == 0

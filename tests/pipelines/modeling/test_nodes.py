@@ -76,24 +76,29 @@ def test_best_candidate_wins_on_validation_and_every_trial_is_reported(trained):
     best = max(winner["candidates"].values())
     assert winner["validation_roc_auc"] == best
     assert summary["best_of_candidate"].sum() == 2
-    # The trial count each candidate got is recorded beside its cap.
+    # Every candidate ran its planned trials; the safety cap cut nothing.
     assert winner["trials"] == {"linear": 2, "random_forest": 1}
-    assert winner["trial_caps"] == {"linear": 2, "random_forest": 1}
-    assert winner["budget"]["budget_seconds"] is None
+    assert winner["tuning"]["cut_by_time"] is False
+    assert winner["tuning"]["max_seconds"] == 900
+    assert winner["tuning"]["candidates"] == {
+        "linear": {"trials": 2, "planned": 2, "cut_by_time": False},
+        "random_forest": {"trials": 1, "planned": 1, "cut_by_time": False}}
 
 
-def test_a_spent_time_budget_still_fits_one_trial_per_candidate(model_input):
-    """budget_seconds shares a study's time; a budget too small for anything still compares
-    every candidate on one trial, and the caps are not reached."""
+def test_a_reached_safety_cap_still_fits_one_trial_per_candidate(model_input):
+    """The study's cap is shared by its candidates in turn: once reached, each candidate
+    still runs its first trial, so all are compared, and the cut is reported."""
     params = modeling_params("classification")
     params["candidates"]["linear"]["n_trials"] = 50
-    params["tuning"] = {**params.get("tuning", {}), "budget_seconds": 0.01}
+    params["tuning"] = {**params.get("tuning", {}), "max_seconds": 0.01}
     _, summary, winner = nodes.train_candidates(model_input, SPEC, params)
     assert len(summary) == 2
     assert winner["trials"] == {"linear": 1, "random_forest": 1}
-    assert winner["trial_caps"]["linear"] == 50
-    assert winner["budget"]["budget_seconds"] == 0.01
-    assert len(winner["budget"]["seconds_given"]) == 2
+    assert winner["tuning"]["cut_by_time"] is True
+    assert winner["tuning"]["candidates"]["linear"] == {"trials": 1, "planned": 50,
+                                                        "cut_by_time": True}
+    # random_forest planned one trial and ran it: nothing of it was cut.
+    assert winner["tuning"]["candidates"]["random_forest"]["cut_by_time"] is False
 
 
 def test_fixed_parameters_win_over_the_search_space(model_input):

@@ -53,7 +53,7 @@ def modeling_params(task: str, **overrides) -> dict:
             "linear": linear,
             "random_forest": {"n_trials": 1, "fixed": {"numTrees": 10, "maxDepth": 3, "seed": 1}},
         },
-        "tuning": {"seed": 1, "timeout_seconds": 60},
+        "tuning": {"seed": 1},
         "explain": {"sample_rows": 40},
         "quality_gate": {"thresholds": {"roc_auc": 0.6} if task == "classification"
                          else {"r2": 0.3}},

@@ -275,3 +275,23 @@ def test_study_report_assembles_every_output_and_carries_its_population_estimate
     html = render_html_report({"title": "Report"}, section)
     assert 'id="population-insurance"' in html and 'id="study-insurance"' in html
     assert "# Model card: m version 1" in html
+
+
+def test_a_refused_synthetic_batch_says_what_was_published_and_why(insurance_params):
+    from health_risk.pipelines.reporting.assembly import build_monitoring_group
+
+    refused = {"batch_id": "insurance-1", "rows": 150, "accepted": False, "published_rows": 0,
+               "decision": "refused: 2 rows copy a rare real record. Nothing of batch "
+                           "insurance-1 was published",
+               "quality": {"score": 0.81},
+               "privacy": {"exact_copies": 9, "rare_record_copies": 2,
+                           "distance_to_closest_record": {
+                               "median_dcr_synthetic_to_training": 0.12,
+                               "median_dcr_holdout_to_training": 0.1}}}
+    group = build_monitoring_group(refused, pd.DataFrame(), pd.DataFrame(), insurance_params)
+    block = group["blocks"][0]
+    row = dict(zip(block["columns"], block["rows"][0], strict=True))
+    assert row["accepted"] is False and row["published_rows"] == 0
+    assert row["rare_record_copies"] == 2 and row["exact_copies"] == 9
+    assert row["median_dcr_synthetic"] == 0.12 and row["median_dcr_holdout"] == 0.1
+    assert block["note"].startswith("refused: 2 rows copy a rare real record")

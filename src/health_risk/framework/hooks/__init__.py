@@ -9,6 +9,8 @@ first, whatever this list says), is disabled as a plugin and placed here explici
 
 from kedro_mlflow.framework.hooks import MlflowHook
 
+from health_risk.framework.hooks.publication import PublicationHooks
+from health_risk.framework.hooks.run_lock import RunLockHooks
 from health_risk.framework.hooks.run_termination import RunTerminationHooks
 from health_risk.framework.hooks.spark import SparkHooks
 from health_risk.framework.hooks.study_registry import StudyRegistryHooks
@@ -18,6 +20,9 @@ from health_risk.framework.hooks.validation import (
     ParameterValidationHooks,
 )
 
+# Takes the studies' run locks before the run; its release_hooks, last below, releases them.
+_RUN_LOCK = RunLockHooks()
+
 RUN_ORDER = (
     # Reads mlflow.yml (tracking URI) when the context is created; starts the kedro run's
     # MLflow run before the pipeline, re-opens it in each node's thread, logs `params:` inputs.
@@ -26,6 +31,10 @@ RUN_ORDER = (
     StudyRegistryHooks(),
     # Parameter blocks and the study registry agree, before the JVM starts (seconds).
     ParameterValidationHooks(),
+    # One run per study: locks <data_root>/.locks/<study>.lock for each study of the run's
+    # nodes, or refuses the run naming the one holding it, before the JVM starts and any
+    # dataset is written (released by RunLockReleaseHooks, last).
+    _RUN_LOCK,
     # Reads spark.yml at context creation; refuses classic-only nodes over Spark Connect and
     # starts the session before the first dataset loads.
     SparkHooks(),
@@ -36,6 +45,12 @@ RUN_ORDER = (
     # Each study's nodes log into the study's own MLflow run, inside the run kedro-mlflow
     # re-opened for the node.
     StudyRunHooks(),
+    # Publications a run saved only in part (--nodes) are switched when the run has finished;
+    # a failed run's are not, and it says which outputs it leaves unpublished.
+    PublicationHooks(),
+    # Last: releases the study locks once every hook above has ended the run (finished or
+    # failed), so nothing of this run is still written when the next run of a study starts.
+    _RUN_LOCK.release_hooks,
 )
 HOOKS = tuple(reversed(RUN_ORDER))
 

@@ -51,9 +51,10 @@ from health_risk.pipelines.modeling.promotion import (
 )
 from health_risk.pipelines.modeling.tuning import (
     Prepared,
+    TimeCap,
     TrialLogger,
-    TuningBudget,
     tune_candidate,
+    tuning_summary,
 )
 
 logger = logging.getLogger(__name__)
@@ -113,40 +114,33 @@ def train_candidates(model_input: DataFrame, spec: dict[str, Any],
                                run.info.experiment_id if run else None)
     prepared: dict[bool, Prepared] = {}
     results = []
-    budget = TuningBudget(config.tuning.budget_seconds, config.tuning.timeout_seconds,
-                          len(config.active_candidates))
+    cap = TimeCap(config.tuning.max_seconds)  # a safety cap, reported when it cuts
     workers = xgboost_workers(config.xgboost_workers, train, config.active_candidates)
     for name in config.active_candidates:
         scale = needs_scaling(name)
         if scale not in prepared:  # preprocessing fitted on train once per scaling choice
             prepared[scale] = Prepared.build(
                 fit_preprocessing(train, numeric, categorical, scale), train, validation)
-        with budget.candidate() as seconds:
-            results.append(tune_candidate(
-                config.study, name, config.candidates[name], config.task, prepared[scale],
-                use_weights, config.metric, config.tuning.seed, seconds,
-                config.tuning.parallel_trials, trial_logger, workers))
+        results.append(tune_candidate(
+            config.study, name, config.candidates[name], config.task, prepared[scale],
+            use_weights, config.metric, config.tuning.seed, cap,
+            config.tuning.parallel_trials, trial_logger, workers))
     for ready in prepared.values():
         ready.train.unpersist()
         ready.validation.unpersist()
     sign = 1 if higher_is_better(config.metric) else -1
-    best = max(results, key=lambda r: sign * r.best_score)
+    best = max(results, key=lambda r: sign * r.best_score)  # ties: the first listed
     summary = pd.DataFrame([{**t, "params": str(t["params"])} for r in results for t in r.trials])
-    summary["best_of_candidate"] = False
-    for r in results:
-        best_trial = summary[(summary.candidate == r.candidate)
-                             & (summary[f"validation_{config.metric}"] == r.best_score)].index[:1]
-        summary.loc[best_trial, "best_of_candidate"] = True
-    trials = {r.candidate: len(r.trials) for r in results}
+    summary["best_of_candidate"] = [t["trial"] == r.best_trial
+                                    for r in results for t in r.trials]
+    tuning = tuning_summary(results, cap, config.tuning.parallel_trials)
     winner = {"candidate": best.candidate, "params": {k: _plain(v) for k, v in
                                                       best.best_params.items()},
               f"validation_{config.metric}": best.best_score,
               "candidates": {r.candidate: r.best_score for r in results},
-              "trials": trials,
-              "trial_caps": {r.candidate: config.candidates[r.candidate].n_trials
-                             for r in results},
-              "budget": budget.summary(), "xgboost_workers": workers}
-    trial_logger.log_trial_counts(config.study, trials, budget.spent)
+              "trials": {r.candidate: r.done for r in results},
+              "tuning": tuning, "xgboost_workers": workers}
+    trial_logger.log_trial_counts(tuning)
     logger.info("%s: best candidate %s (validation %s %.4f)", config.study, best.candidate,
                 config.metric, best.best_score)
     return best.best_model, summary, winner

@@ -61,12 +61,18 @@ def _synthetic_blocks(report: dict[str, Any] | None) -> list[dict]:
         return [blocks.text_block("Synthetic batch", "no synthetic batch yet: run the "
                                   "synthetic_data pipeline")]
     privacy = report.get("privacy") or {}
+    distance = privacy.get("distance_to_closest_record") or {}
     summary = {"batch_id": report.get("batch_id"), "rows": report.get("rows"),
                "accepted": report.get("accepted"),
+               "published_rows": report.get("published_rows"),
+               "rare_record_copies": privacy.get("rare_record_copies"),
                "exact_copies": privacy.get("exact_copies"),
+               "median_dcr_synthetic": distance.get("median_dcr_synthetic_to_training"),
+               "median_dcr_holdout": distance.get("median_dcr_holdout_to_training"),
                "quality_score": (report.get("quality") or {}).get("score")}
+    # The gate's decision in words: what was published, or why nothing was.
     return [blocks.table_block("Latest synthetic batch (quality and privacy)",
-                               pd.DataFrame([summary])),
+                               pd.DataFrame([summary]), note=report.get("decision")),
             _utility_block(report.get("utility") or {}, report.get("conditioning") or {})]
 
 
