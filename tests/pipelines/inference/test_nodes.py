@@ -78,7 +78,7 @@ def _score(tables, champion, batches, written_quarantine=None, **inference):
     what the catalog wrote (default: exactly the extracted rows)."""
     params = {**tables.params["inference"], **inference}
     ingestion, fe = tables.params["ingestion"], tables.params["feature_engineering"]
-    batch, info = select_batch(batches, params)
+    batch, info = select_batch(batches, None, ingestion, fe, params)
     flagged, audit = validate_batch(batch, info, ingestion, fe, params)
     quarantine = extract_batch_quarantine(flagged, info, ingestion, fe)
     features = build_batch_features(flagged, fe)
@@ -174,10 +174,11 @@ def test_latest_batch_is_chosen_and_unknown_batch_named(spark, stroke_tables, ch
     first = _batch(spark, stroke_tables, synthesizer)
     second = _batch(spark, stroke_tables, synthesizer)
     both = first.unionByName(second)
-    _, info = select_batch(both, stroke_tables.params["inference"])
+    blocks = stroke_tables.params["ingestion"], stroke_tables.params["feature_engineering"]
+    _, info = select_batch(both, {}, *blocks, stroke_tables.params["inference"])
     assert info["batch_id"] == second.first()["batch_id"] and info["rows"] == 1000
     with pytest.raises(DataQualityError, match="batch 'nope' not found"):
-        select_batch(both, {**stroke_tables.params["inference"], "batch_id": "nope"})
+        select_batch(both, {}, *blocks, {**stroke_tables.params["inference"], "batch_id": "nope"})
 
 
 def test_risk_tiers_cut_at_reference_quantiles(champion):
@@ -215,7 +216,14 @@ def _inference_run(tmp_path, tables, champion, batches, **inference):
     params = {"ingestion": tables.params["ingestion"],
               "feature_engineering": tables.params["feature_engineering"],
               "inference": {**tables.params["inference"], **inference}}
+    from health_risk.datasets import IncomingFilesDataset
+
     catalog = DataCatalog({"synthetic_batches": batches,
+                           # No new raw file: the published batches are scored.
+                           "incoming": IncomingFilesDataset(
+                               path=str(tmp_path / "incoming"),
+                               ledger={"filepath": str(tmp_path / "incoming_scored.json")},
+                               formats={"csv": {"type": "health_risk.datasets.SparkSourceDataset"}}),
                            "champion_model": MemoryDataset(champion, copy_mode="assign"),
                            "predictions": partitioned("predictions"),
                            "batch_quarantine": partitioned("batch_quarantine"),
@@ -300,3 +308,97 @@ def test_no_published_batch_scores_nothing_and_says_so(spark, tmp_path, stroke_t
     assert (report["rows_in"], report["rows_scored"], report["rows_quarantined"]) == (0, 0, 0)
     assert out["drift_report"]["measured"] is False and out["monitoring_metrics"] == {}
     assert out["predictions"] is None
+
+
+def _incoming_run(spark, tables, champion, incoming):
+    """One `kedro run --pipelines inference --namespaces stroke` (the committed template, the
+    runner's `confirms`), with the study's incoming folder and no published batch."""
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+
+    from health_risk.pipelines.inference.pipeline import create_pipeline
+
+    from ...committed_config import committed_registry
+
+    class Kept(MemoryDataset):
+        def _release(self) -> None:
+            pass
+
+    pipeline = create_pipeline(studies=committed_registry()).only_nodes_with_namespaces(
+        ["stroke"])
+    catalog = DataCatalog(datasets={name: Kept(copy_mode="assign")
+                                    for name in pipeline.datasets()})
+    catalog["stroke.incoming"] = incoming
+    catalog["stroke.synthetic_batches"] = MemoryDataset(
+        spark.createDataFrame([], "batch_id string"), copy_mode="assign")
+    catalog["stroke.champion_model"] = MemoryDataset(champion, copy_mode="assign")
+    for block in ("ingestion", "feature_engineering", "inference"):
+        catalog[f"params:stroke.{block}"] = MemoryDataset(tables.params[block])
+    SequentialRunner().run(pipeline, catalog)
+    return catalog.load("stroke.inference_report"), catalog.load("stroke.predictions")
+
+
+def test_a_raw_file_dropped_into_incoming_is_scored_once_and_a_later_one_alone(
+        spark, stroke_tables, champion, tmp_path):
+    """Raw stroke CSVs as delivered (Title-Case headers, codes as written, a personal column),
+    through the study's contract: a bad row is quarantined, the rest scored, each file once."""
+    import pandas as pd
+    import yaml
+
+    from health_risk.datasets import IncomingFilesDataset
+    from health_risk.pipelines.sample_data.table_generators import generate_stroke_patients
+
+    from ...committed_config import PARAMETERS
+
+    spec = yaml.safe_load((PARAMETERS / "sample_data_tables_spec.yml").read_text())
+    folder = tmp_path / "01_raw" / "stroke" / "incoming"
+    folder.mkdir(parents=True)
+
+    def incoming():
+        return IncomingFilesDataset(
+            path=str(folder), ledger={"filepath": str(tmp_path / "incoming_scored.json")},
+            formats={"csv": {"type": "health_risk.datasets.SparkSourceDataset"}})
+
+    first = generate_stroke_patients(120, 11, spec["stroke_spec"], personal_columns=True)
+    first.loc[0, "Age"] = "sixty"  # broken: quarantined with its reason, not scored
+    first.to_csv(folder / "clinic_a.csv", index=False)
+
+    report, predictions = _incoming_run(spark, stroke_tables, champion, incoming())
+    assert report["source"] == "incoming" and report["files"] == ["clinic_a.csv"]
+    assert (report["rows_in"], report["rows_scored"], report["rows_quarantined"]) == (120, 119, 1)
+    assert report["violations"] == [{"rule": "type:double", "column": "age", "rows": 1}]
+    assert predictions.count() == 119
+    assert "full_name" not in predictions.columns
+
+    report, _ = _incoming_run(spark, stroke_tables, champion, incoming())  # nothing new
+    assert report["batch_id"] is None and report["rows_scored"] == 0
+
+    second = generate_stroke_patients(80, 12, spec["stroke_spec"])
+    second["id"] = (second["id"].astype(int) + 100_000).astype(str)  # other people
+    second.to_csv(folder / "clinic_b.csv", index=False)
+    report, predictions = _incoming_run(spark, stroke_tables, champion, incoming())
+    assert report["files"] == ["clinic_b.csv"] and report["rows_scored"] == 80
+    assert predictions.count() == 80
+    ledger = pd.read_json(tmp_path / "incoming_scored.json", orient="records",
+                          typ="series")["scored"]
+    assert [f["file"] for f in ledger] == ["clinic_a.csv", "clinic_b.csv"]
+
+
+def test_an_incoming_file_without_a_required_column_stops_naming_it(spark, stroke_tables,
+                                                                    tmp_path):
+    import yaml
+
+    from health_risk.datasets import SparkSourceDataset
+    from health_risk.pipelines.sample_data.table_generators import generate_stroke_patients
+
+    from ...committed_config import PARAMETERS
+
+    spec = yaml.safe_load((PARAMETERS / "sample_data_tables_spec.yml").read_text())
+    frame = generate_stroke_patients(30, 5, spec["stroke_spec"])
+    frame.drop(columns=["avg_glucose_level"]).to_csv(tmp_path / "late_clinic.csv", index=False)
+    raw = SparkSourceDataset(filepath=str(tmp_path / "late_clinic.csv")).load()
+    with pytest.raises(DataQualityError,
+                       match=r"late_clinic.csv.*avg_glucose_level.*required_column"):
+        select_batch(None, {"late_clinic.csv": raw}, stroke_tables.params["ingestion"],
+                     stroke_tables.params["feature_engineering"],
+                     stroke_tables.params["inference"])

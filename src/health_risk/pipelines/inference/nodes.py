@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import UTC, datetime
+from functools import reduce
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -43,8 +44,26 @@ logger = logging.getLogger(__name__)
 PREDICTED_LABEL = "predicted_label"
 
 
-def select_batch(batches: DataFrame, params: dict[str, Any]) -> tuple[DataFrame, dict]:
-    """The configured batch (``latest``: the most recently created) and its id, size and files.
+# What a batch holds: rows in the validated table's schema (published batches), or a study's
+# raw files as delivered (its incoming folder), which the contract decodes as ingestion does.
+DECODED, RAW = "decoded", "raw"
+
+
+def select_batch(batches: DataFrame, incoming: dict[str, DataFrame] | None,
+                 ingestion_params: dict[str, Any], fe_params: dict[str, Any],
+                 params: dict[str, Any]) -> tuple[DataFrame, dict]:
+    """This run's batch: the new raw files of the study's incoming folder when there are any,
+    otherwise the configured published batch.
+
+    New incoming files (``incoming``: ``{file: its rows as read}``, the files no run has scored)
+    are one batch, ``incoming-<UTC time>``, each row keeping its file and row number. Each file
+    is normalised on its own (headers, renames, personal columns dropped), so a file without a
+    required column stops the run naming that file. They come before any published batch: with
+    a batch named in ``inference.batch_id`` as well, the run stops and says so (the named batch
+    can be scored once the incoming files are).
+
+    Otherwise: the configured batch (``latest``: the most recently created) and its id, size
+    and files.
 
     With ``latest`` and no batch at all (the folder is empty, or the study's only synthetic batch
     was refused by the privacy gate), there is nothing to score: the info says so
@@ -53,16 +72,26 @@ def select_batch(batches: DataFrame, params: dict[str, Any]) -> tuple[DataFrame,
     not there stops the run.
     """
     config = InferenceConfig.model_validate(params)
+    if incoming:
+        if config.batch_id != "latest":
+            raise DataQualityError(
+                f"{config.study}: {len(incoming)} new file(s) in the incoming folder "
+                f"({', '.join(sorted(incoming))}) are scored before any named batch (rule: "
+                f"incoming_first): run without inference.batch_id={config.batch_id} first, then "
+                "name the batch again")
+        return _incoming_batch(incoming, ingestion_params, fe_params, config.study)
     if batches.isEmpty():
         if config.batch_id != "latest":
             raise DataQualityError(f"{config.study}: batch '{config.batch_id}' not found; "
                                    "there is no batch at all")
-        reason = ("no published batch to score: run the synthetic_data pipeline (a batch its "
-                  "privacy gate refused is not published, see synthetic_report.json) or point "
+        reason = ("no new file in 01_raw/<study>/incoming and no published batch to score: "
+                  "drop raw files there, run the synthetic_data pipeline (a batch its privacy "
+                  "gate refused is not published, see synthetic_report.json) or point "
                   "<study>.synthetic_batches at real batches")
         logger.error("%s: nothing scored: %s", config.study, reason)
         return batches, {"study": config.study, "batch_id": None, "created_at": None,
-                         "rows": 0, "files": [], "nothing_to_score": reason}
+                         "rows": 0, "files": [], "source": "batches", "format": DECODED,
+                         "nothing_to_score": reason}
     for column in (BATCH_ID, BATCH_CREATED_AT):
         if column not in batches.columns:
             raise DataQualityError(f"{config.study}: batches have no '{column}' column (rule: "
@@ -78,9 +107,28 @@ def select_batch(batches: DataFrame, params: dict[str, Any]) -> tuple[DataFrame,
     files = batch_files(batches, wanted[BATCH_ID])
     info = {"study": config.study, "batch_id": wanted[BATCH_ID],
             "created_at": wanted["created"].isoformat() if wanted["created"] else None,
-            "rows": int(wanted["rows"]), "files": sorted(files or [])}
+            "rows": int(wanted["rows"]), "files": sorted(files or []), "source": "batches",
+            "format": DECODED}
     logger.info("%s: scoring batch %s (%d rows)", config.study, info["batch_id"], info["rows"])
     return batches.filter(F.col(BATCH_ID) == info["batch_id"]), info
+
+
+def _incoming_batch(incoming: dict[str, DataFrame], ingestion_params: dict[str, Any],
+                    fe_params: dict[str, Any], study: str) -> tuple[DataFrame, dict]:
+    contract = batch_contract(ingestion_params, fe_params, decoded=False)
+    normalised = [normalise_columns(frame, contract)[0] for _, frame in sorted(incoming.items())]
+    batch = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), normalised)
+    created = datetime.now(UTC)
+    info = {"study": study, "batch_id": f"incoming-{created:%Y%m%dT%H%M%S%f}",
+            "created_at": created.isoformat(timespec="seconds"), "rows": batch.count(),
+            "files": sorted(incoming), "source": "incoming", "format": RAW}
+    logger.info("%s: scoring %d new incoming file(s) as batch %s (%d rows): %s", study,
+                len(incoming), info["batch_id"], info["rows"], ", ".join(info["files"]))
+    return batch, info
+
+
+def _decoded(batch_info: dict) -> bool:
+    return batch_info.get("format", DECODED) == DECODED
 
 
 def validate_batch(batch: DataFrame, batch_info: dict, ingestion_params: dict[str, Any],
@@ -94,13 +142,13 @@ def validate_batch(batch: DataFrame, batch_info: dict, ingestion_params: dict[st
     the batch. Nothing of that batch is scored.
     """
     config = InferenceConfig.model_validate(params)
-    contract = batch_contract(ingestion_params, fe_params)
+    contract = batch_contract(ingestion_params, fe_params, _decoded(batch_info))
     rules = IngestionConfig.model_validate(contract)
     if batch_info.get("batch_id") is None:  # nothing to score: the contract's columns, no row
         for name in rules.columns:
             if name not in batch.columns:
                 batch = batch.withColumn(name, F.lit(None).cast("string"))
-    else:
+    elif _decoded(batch_info):  # raw incoming files were checked one by one (select_batch)
         _require_columns_in_files(batch, batch_info, rules, config.study)
     normalised, audit = normalise_columns(batch, contract)
     _require_values(normalised, batch_info, rules, config.study)
@@ -157,7 +205,8 @@ def extract_batch_quarantine(flagged: DataFrame, batch_info: dict,
                              ingestion_params: dict[str, Any], fe_params: dict[str, Any]
                              ) -> DataFrame:
     """Rows that broke a rule, with every reason and the values as received, by batch."""
-    quarantine = extract_quarantine(flagged, batch_contract(ingestion_params, fe_params))
+    quarantine = extract_quarantine(flagged, batch_contract(ingestion_params, fe_params,
+                                                            _decoded(batch_info)))
     return quarantine.withColumn(BATCH_ID, F.lit(batch_info["batch_id"]).cast("string"))
 
 
@@ -258,7 +307,7 @@ def summarise_batch(flagged: DataFrame, predictions: DataFrame | None,
     performance = _performance(labelled, task, champion.threshold) if len(labelled) else {}
     report = {
         "study": config.study, **{k: batch_info[k] for k in ("batch_id", "created_at")},
-        "files": batch_info.get("files"),
+        "files": batch_info.get("files"), "source": batch_info.get("source"),
         **({"nothing_to_score": batch_info["nothing_to_score"]}
            if batch_info.get("nothing_to_score") else {}),
         "model": {"name": champion.name, "version": champion.version, "alias": champion.alias,

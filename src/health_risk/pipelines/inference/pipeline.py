@@ -1,7 +1,9 @@
 """Batch inference: one generic template per study namespace.
 
-Each namespace scores the latest batch of ``<study>.synthetic_batches`` (or the one named by
-``<study>.inference.batch_id``) with ``models:/health_risk_<study>@champion``.
+Each namespace scores the new raw files dropped into ``01_raw/<study>/incoming/`` (the study's
+raw format, through its contract; each file once), or else the latest batch of
+``<study>.synthetic_batches`` (or the one named by ``<study>.inference.batch_id``), with
+``models:/health_risk_<study>@champion``.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -26,8 +28,9 @@ def template(study: Study) -> Pipeline:
     feature_inputs = {"flagged": "batch_flagged", "fe_params": FEATURES,
                       **{name: f"{name}_table" for name in study.references}}
     return Pipeline([
-        Node(select_batch, ["synthetic_batches", INFERENCE], ["scoring_batch", "batch_info"],
-             name="select_batch"),
+        # New raw files of the study's incoming folder first, else the published batch.
+        Node(select_batch, ["synthetic_batches", "incoming", INGESTION, FEATURES, INFERENCE],
+             ["scoring_batch", "batch_info"], name="select_batch"),
         Node(validate_batch, ["scoring_batch", "batch_info", INGESTION, FEATURES, INFERENCE],
              ["batch_flagged", "batch_audit"], name="validate_batch"),
         Node(extract_batch_quarantine, ["batch_flagged", "batch_info", INGESTION, FEATURES],
@@ -38,7 +41,10 @@ def template(study: Study) -> Pipeline:
                            INFERENCE], "predictions", name="score_batch", tags=[CLASSIC_SPARK]),
         Node(summarise_batch, ["batch_flagged", "predictions", "batch_quarantine",
                                "champion_model", "batch_info", "batch_audit", INFERENCE],
-             ["inference_report", "inference_metrics"], name="summarise_batch"),
+             ["inference_report", "inference_metrics"], name="summarise_batch",
+             # Once the scores and the report are written, the incoming files of this batch
+             # are recorded as scored: no later run scores them again.
+             confirms="incoming"),
         Node(measure_drift, ["batch_features", "predictions", "champion_model", "batch_info",
                              "inference_report", INFERENCE],
              ["drift_report", "drift_metrics", "monitoring_metrics"], name="measure_drift"),
