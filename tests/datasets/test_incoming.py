@@ -89,3 +89,28 @@ def test_an_unreadable_ledger_stops_with_what_to_do(tmp_path):
     (tmp_path / "ledger.json").write_text("{not json")
     with pytest.raises(DatasetError, match="restore it or move it away"):
         _incoming(tmp_path).load()
+
+
+def test_an_xpt_file_is_read_by_the_survey_reader_with_its_own_staging(spark, tmp_path):
+    """The catalog's formats (conf/base/catalog/01_raw.yml): a BRFSS-style XPT dropped in is
+    read by SasXportDataset, staged per file, with the file in each row's lineage."""
+    import pandas as pd
+
+    from health_risk.datasets import SasXportDataset
+
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    survey = pd.DataFrame({"_STATE": [1.0, 6.0, 72.0], "GENHLTH": [1.0, 5.0, 7.0],
+                           "SEQNO": ["2024000001", "2024000002", "2024000003"]})
+    SasXportDataset(filepath=str(folder / "LLCP2024.XPT"),
+                    staging_path=str(tmp_path / "writer_staging")).save(survey)
+    incoming = IncomingFilesDataset(
+        path=str(folder), ledger={"filepath": str(tmp_path / "ledger.json")},
+        formats={"csv": {"type": "health_risk.datasets.SparkSourceDataset"},
+                 "xpt": {"type": "health_risk.datasets.SasXportDataset",
+                         "staging_path": str(tmp_path / "staging")}})
+    (name, frame), = incoming.load().items()
+    rows = frame.orderBy("_source_row").toPandas()
+    assert name == "LLCP2024.XPT" and rows["SEQNO"].tolist() == survey["SEQNO"].tolist()
+    assert rows["_source_file"].iloc[0].endswith("LLCP2024.XPT")
+    assert (tmp_path / "staging" / "LLCP2024_XPT").is_dir()

@@ -5,13 +5,11 @@ item 2). The subprocess runs fail in the pre-run parameter validation: seconds, 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import click
-import pytest
 from click.testing import CliRunner
 
 from health_risk import cli as project_cli
@@ -20,20 +18,6 @@ from health_risk.core.errors import DataQualityError, ParameterError
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = str(Path(sys.executable).parent)
 BAD_VALUE = "stroke.modeling.primary_metric=bogus"
-
-
-@pytest.fixture(scope="module")
-def scratch_project(tmp_path_factory):
-    """conf/ (base and test), pyproject.toml and an empty src/ (the package is installed)."""
-    root = tmp_path_factory.mktemp("cli_project")
-    (root / "conf").mkdir()
-    for env in ("base", "test"):
-        shutil.copytree(PROJECT / "conf" / env, root / "conf" / env)
-    (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()
-    shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
-    shutil.copy(PROJECT / ".telemetry", root / ".telemetry")
-    return root
 
 
 def kedro_run(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -5,7 +5,6 @@ on the repository: the one ``kedro run`` below runs in a scratch copy of the con
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -251,20 +250,6 @@ def test_the_lock_folder_follows_the_configured_data_root(tmp_path, monkeypatch)
 
 
 # 4. Through `kedro run`: refused before the JVM starts, one message, the MLflow run FAILED.
-@pytest.fixture(scope="module")
-def scratch_project(tmp_path_factory):
-    """conf/ (base and test), pyproject.toml and an empty src/ (the package is installed)."""
-    root = tmp_path_factory.mktemp("lock_project")
-    (root / "conf").mkdir()
-    for env in ("base", "test"):
-        shutil.copytree(PROJECT / "conf" / env, root / "conf" / env)
-    (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()
-    shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
-    shutil.copy(PROJECT / ".telemetry", root / ".telemetry")
-    return root
-
-
 def test_kedro_run_of_a_busy_study_stops_with_one_message(scratch_project):
     import mlflow
 
