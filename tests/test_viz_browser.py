@@ -65,7 +65,11 @@ def test_flowchart_draws_one_group_per_study_and_expands_a_study(viz_server):
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(viz_server, wait_until="networkidle")
-            page.wait_for_selector(".pipeline-node--modularPipeline", timeout=60_000)
+            # Every group drawn, not only the first (the flowchart draws them one by one: read
+            # at the first, the set once lacked one).
+            page.wait_for_function(
+                "document.querySelectorAll('.pipeline-node--modularPipeline').length >= "
+                f"{len(groups_expected)}", timeout=60_000)
             groups = page.locator(".pipeline-node--modularPipeline")
             names = {groups.nth(i).text_content().strip() for i in range(groups.count())}
             assert names == groups_expected

@@ -13,6 +13,7 @@ from kedro_mlflow.framework.hooks import MlflowHook
 
 from health_risk import settings
 from health_risk.framework.hooks import RUN_ORDER
+from health_risk.framework.hooks.kedro_mlflow import KedroMlflowHook
 from health_risk.framework.hooks.publication import PublicationHooks
 from health_risk.framework.hooks.run_lock import RunLockHooks, RunLockReleaseHooks
 from health_risk.framework.hooks.spark import SparkHooks
@@ -69,6 +70,6 @@ def test_the_dependencies_between_hooks_are_respected():
     assert isinstance(RUN_ORDER[-1], RunLockReleaseHooks)
     assert RUN_ORDER[-1] is RUN_ORDER[position[RunLockHooks]].release_hooks
     assert position[SparkHooks] < position[HyperparameterValidationHooks]
-    assert position[MlflowHook] < position[StudyRunHooks]
+    assert position[KedroMlflowHook] < position[StudyRunHooks]
     # Outputs are published before the study's lock is released (a run starting then sees them).
     assert position[PublicationHooks] < len(RUN_ORDER) - 1

@@ -7,8 +7,7 @@ kedro-mlflow's hook, which Kedro would otherwise register from its entry point a
 first, whatever this list says), is disabled as a plugin and placed here explicitly.
 """
 
-from kedro_mlflow.framework.hooks import MlflowHook
-
+from health_risk.framework.hooks.kedro_mlflow import KedroMlflowHook
 from health_risk.framework.hooks.publication import PublicationHooks
 from health_risk.framework.hooks.run_lock import RunLockHooks
 from health_risk.framework.hooks.run_termination import RunTerminationHooks
@@ -25,8 +24,9 @@ _RUN_LOCK = RunLockHooks()
 
 RUN_ORDER = (
     # Reads mlflow.yml (tracking URI) when the context is created; starts the kedro run's
-    # MLflow run before the pipeline, re-opens it in each node's thread, logs `params:` inputs.
-    MlflowHook(),
+    # MLflow run before the pipeline, re-opens it in each node's thread, logs `params:` inputs
+    # (each value once per run: KedroMlflowHook).
+    KedroMlflowHook(),
     # Hands the run's config loader to pipeline registration (--env, --conf-source).
     StudyRegistryHooks(),
     # Parameter blocks and the study registry agree, before the JVM starts (seconds).
