@@ -52,7 +52,8 @@ class _Staging:
     """A publication's members saved by this process and not yet published."""
 
     version: str
-    members: dict[str, str] = field(default_factory=dict)  # member -> its member filepath
+    publication: list[str]  # every member of the publication, as the catalog states them
+    members: dict[str, str] = field(default_factory=dict)  # saved member -> its filepath
 
 
 _LOCK = threading.RLock()
@@ -122,7 +123,7 @@ def publish_pending() -> list[str]:
     published = []
     with _LOCK:
         for pointer_url, staging in list(_STAGED.items()):
-            _publish(pointer_url, staging, _members_of(pointer_url, staging))
+            _publish(pointer_url, staging, staging.publication)
             published.extend(staging.members)
             del _STAGED[pointer_url]
     return published
@@ -136,13 +137,6 @@ def discard_pending() -> list[str]:
                 for member, root in staging.members.items()]
         _STAGED.clear()
     return left
-
-
-_MEMBERS: dict[str, list[str]] = {}  # pointer URL -> its members, as the catalog states them
-
-
-def _members_of(pointer_url: str, staging: _Staging) -> list[str]:
-    return _MEMBERS.get(pointer_url, sorted(staging.members))
 
 
 def published_path(publication: str, member: str, filepath: str) -> str:
@@ -177,8 +171,6 @@ class PublishedDataset(AbstractDataset):
         self._member = member
         self._root = _member_root(self._config)
         self.metadata = metadata
-        with _LOCK:
-            _MEMBERS[pointer] = self._members
 
     def _dataset(self, version: str) -> AbstractDataset:
         dataset_class, arguments = parse_dataset_definition(_versioned(self._config, version))
@@ -195,7 +187,8 @@ class PublishedDataset(AbstractDataset):
 
     def save(self, data: Any) -> None:
         with _LOCK:
-            staging = _STAGED.setdefault(self._pointer, _Staging(generate_timestamp()))
+            staging = _STAGED.setdefault(self._pointer,
+                                         _Staging(generate_timestamp(), self._members))
             version = staging.version
         self._dataset(version).save(data)
         with _LOCK:

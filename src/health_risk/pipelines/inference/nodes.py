@@ -119,11 +119,12 @@ def _incoming_batch(incoming: dict[str, DataFrame], ingestion_params: dict[str, 
     normalised = [normalise_columns(frame, contract)[0] for _, frame in sorted(incoming.items())]
     batch = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), normalised)
     created = datetime.now(UTC)
+    # No row count here: validate_batch counts the rows (and the flagged ones) in one pass.
     info = {"study": study, "batch_id": f"incoming-{created:%Y%m%dT%H%M%S%f}",
-            "created_at": created.isoformat(timespec="seconds"), "rows": batch.count(),
+            "created_at": created.isoformat(timespec="seconds"),
             "files": sorted(incoming), "source": "incoming", "format": RAW}
-    logger.info("%s: scoring %d new incoming file(s) as batch %s (%d rows): %s", study,
-                len(incoming), info["batch_id"], info["rows"], ", ".join(info["files"]))
+    logger.info("%s: scoring %d new incoming file(s) as batch %s: %s", study, len(incoming),
+                info["batch_id"], ", ".join(info["files"]))
     return batch, info
 
 
