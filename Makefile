@@ -6,7 +6,7 @@ KEDRO  := $(BIN)/kedro
 STAMP  := $(VENV)/.installed-stamp
 RAW    := data/01_raw
 
-.PHONY: install run sample-data test viz viz-check cluster-check mlflow-ui bench clean-data report-screenshot
+.PHONY: install run sample-data test viz viz-check cluster-check mlflow-ui serve bench clean-data report-screenshot
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ viz: install
 # loading the project's pipelines as `kedro mlflow ui` does (15-50 s before it answered).
 mlflow-ui: install
 	$(VENV_PATH) $(BIN)/python -m health_risk.framework.mlflow_ui
+
+# The study's champion behind MLflow's own model server on 127.0.0.1 (its Spark-free
+# python_function flavour: no JVM), e.g. `make serve STUDY=stroke`; POST raw records to
+# http://127.0.0.1:$(PORT)/invocations (README "Serving a study").
+STUDY ?= stroke
+PORT  ?= 5001
+serve: install
+	$(VENV_PATH) $(BIN)/python -m health_risk.framework.serve $(STUDY) --port $(PORT)
 
 # The browser tests alone (Debian's Chromium driven by Playwright): the served kedro-viz
 # flowchart, and the HTML report rendered offline. Screenshots land in data/08_reporting/.

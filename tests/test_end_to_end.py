@@ -534,3 +534,130 @@ def test_the_same_study_runs_on_a_standalone_cluster_and_over_spark_connect(
     assert study_run.info.run_name == study and study_run.data.tags["kind"] == "study"
     parent = client.get_run(study_run.data.tags["mlflow.parentRunId"])
     assert set(parent.info.run_name.split("+")) == {"modeling", "inference"}
+
+
+# Issue 23: the champion served by MLflow's own server, without Spark, scores a study's raw
+# records as batch inference scores the same rows dropped into its incoming folder.
+SERVED_ROWS = 30
+
+
+def _raw_slice(root: Path, study: str) -> list[dict]:
+    """The first well-formed rows of the study's raw file, written into its incoming folder as
+    a file of the same format, and returned as request records (values as the file writes
+    them: CSV text, XPT numbers and text)."""
+    import csv
+    import io
+
+    from health_risk.framework.config_loader import CONFIG_LOADER_ARGS, StudyConfigLoader
+
+    catalog = StudyConfigLoader(conf_source=str(root / "conf"), env="test",
+                                **CONFIG_LOADER_ARGS)["catalog"]
+    source = root / catalog[f"{study}.raw_source@spark"]["filepath"]
+    incoming = root / "data" / "01_raw" / study / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    if source.suffix.lower() == ".xpt":
+        from health_risk.datasets import SasXportDataset
+
+        frame = next(pd.read_sas(source, format="xport", chunksize=SERVED_ROWS, encoding="utf-8"))
+        SasXportDataset(filepath=str(incoming / "served.XPT")).save(frame)
+        return [{k: (None if pd.isna(v) else v) for k, v in row.items()}
+                for row in frame.to_dict("records")]
+    rows = list(csv.reader(io.StringIO(source.read_text(encoding="utf-8"))))
+    header, body = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])][:SERVED_ROWS]
+    with open(incoming / "served.csv", "w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows([header, *body])
+    return [dict(zip(header, row, strict=True)) for row in body]
+
+
+def _batch_scores(root: Path, study: str) -> pd.DataFrame:
+    folders = sorted((root / "data" / "07_model_output" / study / "predictions")
+                     .glob("batch_id=incoming-*"))
+    assert len(folders) == 1, folders
+    return pd.read_parquet(folders[0])
+
+
+def _post(port: int, records: list[dict]) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"dataframe_records": records}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _java_in_group(pgid: int) -> list[str]:
+    """Command lines of the process group's members that run a JVM."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and "java" in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def _expected_ids(records: list[dict], spec: dict) -> list[str]:
+    """Each record's row id as feature engineering builds it (id columns joined with '-'; the
+    reader's row number for a file without an id)."""
+    columns = spec["id_column"] if isinstance(spec["id_column"], list) else [spec["id_column"]]
+    ids = []
+    for number, record in enumerate(records):
+        lowered = {k.strip().lower(): v for k, v in record.items()}
+        parts = [str(number) if c == "_source_row" else lowered.get(c) for c in columns]
+        ids.append("-".join(str(int(float(p))) if isinstance(p, float) else str(p).strip()
+                            for p in parts))
+    return ids
+
+
+@pytest.mark.slow
+def test_served_champions_score_raw_records_as_batch_inference_does(finished_project,
+                                                                     monkeypatch, tmp_path):
+    """For every modelled study: the same raw rows scored by batch inference (dropped into
+    incoming/, one inference run) and by `make serve`'s server (MLflow's, no JVM in its process
+    group) get the same scores within 1e-6 and the same risk tiers; a record the contract
+    refuses gets a 400 naming it while the others are still scored."""
+    import socket
+
+    from health_risk.framework.config_loader import CONFIG_LOADER_ARGS, StudyConfigLoader
+
+    from .servers import first_status, process_group
+
+    root = finished_project
+    records = {study: _raw_slice(root, study) for study in MODELLED}
+    _run(root, "inference", monkeypatch)
+    parameters = StudyConfigLoader(conf_source=str(root / "conf"), env="test",
+                                   **CONFIG_LOADER_ARGS)["parameters"]
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "KEDRO_ENV": "test"}
+    for study in MODELLED:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        command = [sys.executable, "-m", "health_risk.framework.serve", study, "--port",
+                   str(port)]
+        with process_group(command, root, env, tmp_path / f"serve-{study}.log") as server:
+            assert first_status(f"http://127.0.0.1:{port}/ping", 120, server) == 200, (
+                (tmp_path / f"serve-{study}.log").read_text()[-3000:])
+            assert _java_in_group(server.pid) == []
+            status, answer = _post(port, records[study])
+        batch = _batch_scores(root, study).set_index("id")
+        ids = _expected_ids(records[study], parameters[study]["feature_engineering"])
+        served = answer.get("predictions", [])
+        refused = sorted({e["record"] for e in answer.get("errors", [])})
+        # The records the batch quarantined are exactly the ones the server refused.
+        assert sorted(i for i, row_id in enumerate(ids) if row_id not in batch.index) == refused
+        assert status == (400 if refused else 200), answer.get("message")
+        assert len(served) + len(refused) == len(ids) and served
+        version = str(batch["model_version"].iloc[0])
+        for result in served:
+            expected = batch.loc[ids[result["record"]]]
+            assert abs(result["score"] - expected["score"]) <= 1e-6, (study, result, expected)
+            assert result["risk_tier"] == expected["risk_tier"]
+            assert result["model_version"] == version

@@ -7,11 +7,19 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from health_risk.core.scoring import collect_scores
 from health_risk.core.studies import parse_registry
 from health_risk.datasets import ChampionModelDataset
 from health_risk.pipelines.modeling.pipeline import create_pipeline
 
-from .toy_features import feature_spec, modeling_params
+from .toy_features import (
+    CATEGORICAL,
+    NUMERIC,
+    feature_engineering_params,
+    feature_spec,
+    ingestion_params,
+    modeling_params,
+)
 
 # A study of its own: the template is the same for every registered study.
 TOY = parse_registry({"studies": {"toy": {"task": "classification"}}})
@@ -29,6 +37,10 @@ def _run(spark, features, params, tracking_uri):
     datasets["toy.features"] = MemoryDataset(features, copy_mode="assign")
     datasets["toy.feature_spec"] = MemoryDataset(feature_spec("classification"))
     datasets["params:toy.modeling"] = MemoryDataset(params)
+    # What the portable scorer registered with each version freezes.
+    datasets["params:toy.ingestion"] = MemoryDataset(ingestion_params())
+    datasets["params:toy.feature_engineering"] = MemoryDataset(feature_engineering_params())
+    datasets["params:toy.inference"] = MemoryDataset({})
     # What the model card reads from the study's ingestion and feature engineering.
     datasets["toy.validation_report"] = MemoryDataset({"sources": ["toy.csv"], "rows_read": 1200,
                                                        "rows_quarantined": 0})
@@ -65,6 +77,17 @@ def test_modeling_registers_a_champion_then_keeps_it_against_a_weak_rerun(
         assert champion.reference_profile == catalog.load("toy.reference_profile")
         assert {"score", *feature_spec("classification")["numeric_features"]} <= set(
             champion.reference_profile["columns"])
+        # The same version served without Spark: its python_function flavour is the portable
+        # scorer, and it scores the features' rows as Spark does.
+        served = mlflow.pyfunc.load_model("models:/health_risk_toy@champion")
+        assert served.metadata.flavors["python_function"]["loader_module"] == (
+            "health_risk.core.serving.flavour")
+        rows = classification_features.limit(20).toPandas()
+        spark_scores = collect_scores(loaded, classification_features.limit(20), "classification",
+                                      ["id"])["score"]
+        results = served.predict(rows[[*NUMERIC, *CATEGORICAL]])
+        assert max(abs(r["score"] - s) for r, s in zip(results, spark_scores, strict=True)) < 1e-6
+        assert version.tags["serving"] == "python_function (float64)"
 
         # The rerun is about the gate.
         weak = modeling_params("classification", candidates_to_run="linear",

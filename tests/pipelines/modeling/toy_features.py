@@ -62,3 +62,20 @@ def modeling_params(task: str, **overrides) -> dict:
     }
     params.update(overrides)
     return params
+
+
+def ingestion_params() -> dict:
+    """The toy study's contract (what the registered portable scorer checks a request with)."""
+    return {"study": "toy", "columns": {
+        "age": {"type": "double", "required": True, "range": [0, 120]},
+        "bmi": {"type": "double", "range": [10, 80]},
+        "smoking": {"type": "string", "allowed": ["current", "former", "never"]},
+        "region": {"type": "string", "required": True},
+        "outcome": {"type": "double"},
+    }}
+
+
+def feature_engineering_params() -> dict:
+    return {"study": "toy", "task": "classification", "id_column": "region",
+            "target": {"column": "outcome"}, "leakage_columns": [],
+            "numeric_features": NUMERIC, "categorical_features": CATEGORICAL}

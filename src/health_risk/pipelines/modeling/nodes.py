@@ -26,6 +26,7 @@ from health_risk.core.estimators import (
 from health_risk.core.metrics import bootstrap_intervals, weighted_classification_metrics
 from health_risk.core.modeling_config import ModelingConfig, higher_is_better
 from health_risk.core.scoring import collect_scores, score
+from health_risk.core.serving.bundle import PortableModel
 from health_risk.core.split import require_split
 from health_risk.pipelines.modeling import plots
 from health_risk.pipelines.modeling.calibration import (
@@ -292,18 +293,14 @@ def build_reference_profile(final_model: PipelineModel, model_input: DataFrame,
             "created_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
 
 
-def register_model(final_model: PipelineModel, model_input: DataFrame, spec: dict[str, Any],
+def register_model(final_model: PipelineModel, portable: PortableModel, spec: dict[str, Any],
                    winner: dict, calibration: dict, evaluation: dict,
                    reference_profile: dict[str, Any], params: dict[str, Any]) -> dict:
-    """Log the PipelineModel with a signature and register it as ``health_risk_<study>``,
-    with the reference profile of its training data beside it in the same run."""
-    from mlflow.models import infer_signature
-
+    """Register the final model as ``health_risk_<study>``: the Spark flavour for batch
+    inference and the portable scorer as its ``python_function`` flavour (serving), with the
+    reference profile of its training data beside it in the same run."""
     config = _config(params, spec)
-    inputs = ["id", *spec["numeric_features"], *spec["categorical_features"]]
-    example = _part(model_input, "validation").select(*inputs).limit(20)
-    scored = collect_scores(final_model, example, config.task, [])
-    signature = infer_signature(example.toPandas(), scored[[SCORE]])
+    batch_only = portable.spec.get("batch_only")
     tags = {
         "study": config.study, "task": config.task, "candidate": winner["candidate"],
         "primary_metric": config.metric,
@@ -312,8 +309,11 @@ def register_model(final_model: PipelineModel, model_input: DataFrame, spec: dic
         "threshold": calibration.get("threshold"), "calibration": calibration.get("calibration"),
         "numeric_features": ",".join(spec["numeric_features"]),
         "categorical_features": ",".join(spec["categorical_features"]),
+        "serving": (f"batch-only: {batch_only}" if batch_only else
+                    f"python_function ({portable.spec['estimator']['runtime']})"),
     }
-    return log_and_register(final_model, config, signature, tags, reference_profile)
+    return log_and_register(final_model, None if batch_only else portable, config, tags,
+                            reference_profile, batch_only)
 
 
 def promote_model(registration: dict, evaluation: dict, spec: dict[str, Any],

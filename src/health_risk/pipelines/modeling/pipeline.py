@@ -15,6 +15,7 @@ from health_risk.pipelines.modeling.nodes import (
     register_model,
     train_candidates,
 )
+from health_risk.pipelines.modeling.portable import export_portable_scorer
 from health_risk.spark.mode import CLASSIC_SPARK, FITS_CANDIDATES
 
 
@@ -39,8 +40,16 @@ def template(study: Study | None = None) -> Pipeline:
              ["shap_importance", "shap_plot"], name="explain_model"),
         Node(build_reference_profile, ["model", "model_input", spec, params],
              "reference_profile", name="build_reference_profile"),
-        Node(register_model, ["model", "model_input", spec, "winning_candidate", "calibration",
-                              "evaluation_report", "reference_profile", params],
+        Node(export_portable_scorer,
+             {"final_model": "model", "model_input": "model_input", "spec": spec,
+              "reference_profile": "reference_profile", "ingestion": "params:ingestion",
+              "feature_engineering": "params:feature_engineering",
+              "inference": "params:inference",
+              # The reference tables the study's joins read, frozen into the scorer.
+              **{ref: f"{ref}_table" for ref in (study.references if study else ())}},
+             "portable_scorer", name="export_portable_scorer", tags=[CLASSIC_SPARK]),
+        Node(register_model, ["model", "portable_scorer", spec, "winning_candidate",
+                              "calibration", "evaluation_report", "reference_profile", params],
              "registration", name="register_model", tags=[CLASSIC_SPARK]),
         Node(promote_model, ["registration", "evaluation_report", spec, params],
              ["gate_decision", "gate_metrics", "champion_model"], name="promote_model"),

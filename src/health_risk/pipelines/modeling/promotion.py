@@ -7,36 +7,46 @@ import logging
 import math
 from typing import Any
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from health_risk.core.modeling_config import ModelingConfig, higher_is_better
+from health_risk.core.serving.bundle import PortableModel
 from health_risk.datasets.mlflow_models import PROFILE_TAG
 
 logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-PIP_REQUIREMENTS = ["pyspark==4.3.0", "xgboost-cpu==3.2.0", "mlflow==3.17.2"]
+PIP_REQUIREMENTS = ["pyspark==4.3.0", "xgboost-cpu==3.2.0", "mlflow==3.17.2",
+                    "onnxruntime==1.32.0"]
 
 
-def log_and_register(model, config: ModelingConfig, signature, tags: dict[str, str],
-                     reference_profile: dict | None = None) -> dict:
-    """Log the fitted PipelineModel (``mlflow.spark`` flavour) and register a new version.
+def log_and_register(model, portable: PortableModel | None, config: ModelingConfig,
+                     tags: dict[str, str], reference_profile: dict | None = None,
+                     batch_only_reason: str | None = None) -> dict:
+    """Log the fitted PipelineModel with its portable scorer (``core.serving.flavour``: the
+    Spark flavour plus a Spark-free ``python_function`` flavour) and register a new version.
 
+    No signature: the served flavour takes raw records and names each broken rule itself, per
+    record; MLflow's schema enforcement would refuse a whole request for one bad field.
     The reference profile is logged to the same run and named by the version tag
     ``reference_profile``, so whoever loads a version finds the profile of its training data.
     """
-    import mlflow.spark
+    from mlflow.models import Model
+
+    from health_risk.core.serving import flavour
 
     if mlflow.active_run() is None:
         raise RuntimeError("Model registration needs an active MLflow run (kedro-mlflow opens "
                            "one per kedro run and health_risk.framework.study_runs one per study under it; "
                            "check conf/*/mlflow.yml).")
     # Explicit requirements: inferring them re-loads the model in a subprocess (slow).
-    info = mlflow.spark.log_model(model, artifact_path="model",
-                                  registered_model_name=config.registered_model_name,
-                                  signature=signature, pip_requirements=PIP_REQUIREMENTS)
+    info = Model.log(artifact_path="model", flavor=flavour,
+                     registered_model_name=config.registered_model_name, spark_model=model,
+                     portable=portable, batch_only_reason=batch_only_reason,
+                     pip_requirements=PIP_REQUIREMENTS)
     client = MlflowClient()
     version = str(info.registered_model_version)
     if reference_profile is not None:

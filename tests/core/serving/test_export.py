@@ -1,0 +1,125 @@
+"""The exported model evaluated without Spark equals Spark's ``transform``: every candidate
+family, both tasks, every calibrator, unseen and null categories, missing numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.ml import PipelineModel
+
+from health_risk.core.columns import LABEL
+from health_risk.core.estimators import fit_configuration
+from health_risk.core.scoring import collect_scores
+from health_risk.core.serving.export import NotPortableError, export_model, feature_vectors
+from health_risk.core.serving.runtime import Estimator, assemble, calibrate, isotonic
+from health_risk.pipelines.modeling.calibration import calibrator
+from tests.pipelines.modeling.toy_features import CATEGORICAL, NUMERIC, feature_frame
+
+# Probabilities: float64 runtimes (linear, preprocessing) are exact; float32 trees (ONNX) and
+# xgboost margins stay within this.
+TOLERANCE = 1e-6
+
+FAST = {"linear": {"maxIter": 30, "regParam": 0.01},
+        "random_forest": {"numTrees": 8, "maxDepth": 4, "seed": 1},
+        "gbt": {"maxIter": 8, "maxDepth": 3, "seed": 1},
+        "xgboost": {"n_estimators": 15, "max_depth": 3}}
+
+
+@pytest.fixture(scope="module")
+def toy(spark):
+    def build(task: str):
+        frame = feature_frame(500, task, seed=11)
+        # Unseen and null levels and a missing number reach the scorer as they reach Spark.
+        frame.loc[0, "smoking"] = "vaping"
+        frame.loc[1, "region"] = None
+        frame.loc[2, "bmi"] = np.nan
+        frame["class_weight"] = 1.0
+        return frame, spark.createDataFrame(frame).cache()
+    return {task: build(task) for task in ("classification", "regression")}
+
+
+def _portable_scores(model: PipelineModel, task: str, frame: pd.DataFrame, train):
+    spec, files = export_model(model, task, NUMERIC, CATEGORICAL, train)
+    estimator = Estimator(spec["estimator"], files, task, spec["feature_means"])
+    matrix = assemble(frame[NUMERIC + CATEGORICAL], spec["preprocessing"])
+    estimate = estimator.estimate(matrix, explain=True)
+    return spec, matrix, estimate, calibrate(estimator, estimate, spec["calibration"])
+
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_assembled_features_equal_spark_vectors(toy, scaled):
+    task = "classification"
+    frame, df = toy[task]
+    name = "linear" if scaled else "random_forest"
+    model = fit_configuration(df, name, task, FAST[name], NUMERIC, CATEGORICAL, False)
+    spec, matrix, _, _ = _portable_scores(model, task, frame, df)
+    np.testing.assert_allclose(matrix, feature_vectors(model, df), rtol=0, atol=1e-12)
+    assert len(spec["feature_names"]) == matrix.shape[1]
+
+
+@pytest.mark.parametrize("family", ["linear", "random_forest", "gbt", "xgboost"])
+def test_classifier_scores_equal_spark(toy, family):
+    frame, df = toy["classification"]
+    model = fit_configuration(df, family, "classification", FAST[family], NUMERIC, CATEGORICAL,
+                              False, 1)
+    spark_scores = collect_scores(model, df, "classification", ["id"])["score"].to_numpy()
+    spec, _, estimate, scores = _portable_scores(model, "classification", frame, df)
+    assert np.abs(scores - spark_scores).max() < TOLERANCE
+    if family in ("linear", "xgboost"):  # exact attributions: contributions add up to margin
+        assert estimate.contributions.shape == (len(frame), len(spec["feature_names"]))
+
+
+@pytest.mark.parametrize(("family", "method"), [
+    ("linear", "platt"), ("xgboost", "isotonic"), ("xgboost", "platt"),
+    ("random_forest", "isotonic"), ("random_forest", "platt")])
+def test_calibrated_scores_equal_spark(toy, family, method):
+    frame, df = toy["classification"]
+    model = fit_configuration(df, family, "classification", FAST[family], NUMERIC, CATEGORICAL,
+                              False, 1)
+    final = PipelineModel(stages=[*model.stages, *calibrator(method).fit(
+        model.transform(df)).stages])
+    spark_scores = collect_scores(final, df, "classification", ["id"])["score"].to_numpy()
+    spec, _, _, scores = _portable_scores(final, "classification", frame, df)
+    assert spec["calibration"]["method"] == method
+    # A random forest runs in float32 (ONNX): an isotonic step between two close boundaries
+    # multiplies its ~6e-8 error by the step's slope (measured 1.2e-6 here).
+    tolerance = 2e-5 if family == "random_forest" else TOLERANCE
+    assert np.abs(scores - spark_scores).max() < tolerance
+
+
+@pytest.mark.parametrize("family", ["linear", "random_forest", "xgboost"])
+def test_regression_scores_equal_spark(toy, family):
+    frame, df = toy["regression"]
+    model = fit_configuration(df, family, "regression", FAST[family], NUMERIC, CATEGORICAL,
+                              False, 1)
+    spark_scores = collect_scores(model, df, "regression", ["id"])["score"].to_numpy()
+    _, _, _, scores = _portable_scores(model, "regression", frame, df)
+    # Costs: float64 linear is exact; float32 trees agree to 1e-6 of the value.
+    np.testing.assert_allclose(scores, spark_scores, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+def test_gbt_regressor_is_refused_with_the_reason(toy):
+    _, df = toy["regression"]
+    model = fit_configuration(df, "gbt", "regression", FAST["gbt"], NUMERIC, CATEGORICAL, False)
+    with pytest.raises(NotPortableError, match="gbt regressor.*batch-only"):
+        export_model(model, "regression", NUMERIC, CATEGORICAL, df)
+
+
+def test_isotonic_follows_spark_rule_at_and_between_boundaries():
+    boundaries, predictions = [0.1, 0.3, 0.6], [0.0, 0.5, 1.0]
+    values = np.array([0.0, 0.1, 0.2, 0.3, 0.45, 0.6, 0.9])
+    expected = [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    np.testing.assert_allclose(isotonic(values, boundaries, predictions), expected)
+
+
+def test_linear_contributions_add_up_to_the_margin_minus_baseline(toy):
+    frame, df = toy["classification"]
+    model = fit_configuration(df, "linear", "classification", FAST["linear"], NUMERIC,
+                              CATEGORICAL, False)
+    spec, _, estimate, _ = _portable_scores(model, "classification", frame, df)
+    coefficients = np.asarray(spec["estimator"]["coefficients"])
+    baseline = np.asarray(spec["feature_means"]) @ coefficients + spec["estimator"]["intercept"]
+    np.testing.assert_allclose(estimate.contributions.sum(axis=1), estimate.margin - baseline,
+                               atol=1e-9)
+    assert LABEL not in spec["feature_names"]
