@@ -624,7 +624,10 @@ def test_served_champions_score_raw_records_as_batch_inference_does(finished_pro
     incoming/, one inference run) and by `make serve`'s server (MLflow's, no JVM in its process
     group) get the same scores within 1e-6 and the same risk tiers; a record the contract
     refuses gets a 400 naming it while the others are still scored."""
+    import contextlib
     import socket
+
+    from kedro.runner import ThreadRunner
 
     from health_risk.framework.config_loader import CONFIG_LOADER_ARGS, StudyConfigLoader
 
@@ -632,21 +635,28 @@ def test_served_champions_score_raw_records_as_batch_inference_does(finished_pro
 
     root = finished_project
     records = {study: _raw_slice(root, study) for study in MODELLED}
-    _run(root, "inference", monkeypatch)
+    _run(root, "inference", monkeypatch, runner=ThreadRunner(max_workers=2))
     parameters = StudyConfigLoader(conf_source=str(root / "conf"), env="test",
                                    **CONFIG_LOADER_ARGS)["parameters"]
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "KEDRO_ENV": "test"}
+    ports = {}
     for study in MODELLED:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        command = [sys.executable, "-m", "health_risk.framework.serve", study, "--port",
-                   str(port)]
-        with process_group(command, root, env, tmp_path / f"serve-{study}.log") as server:
-            assert first_status(f"http://127.0.0.1:{port}/ping", 120, server) == 200, (
-                (tmp_path / f"serve-{study}.log").read_text()[-3000:])
+            ports[study] = probe.getsockname()[1]
+    answers = {}
+    # Every study's server starts at once (each takes seconds to import and load).
+    with contextlib.ExitStack() as servers:
+        started = {study: servers.enter_context(process_group(
+            [sys.executable, "-m", "health_risk.framework.serve", study, "--port",
+             str(ports[study])], root, env, tmp_path / f"serve-{study}.log"))
+            for study in MODELLED}
+        for study, server in started.items():
+            status = first_status(f"http://127.0.0.1:{ports[study]}/ping", 180, server)
+            assert status == 200, (tmp_path / f"serve-{study}.log").read_text()[-3000:]
             assert _java_in_group(server.pid) == []
-            status, answer = _post(port, records[study])
+            answers[study] = _post(ports[study], records[study])
+    for study, (status, answer) in answers.items():
         batch = _batch_scores(root, study).set_index("id")
         ids = _expected_ids(records[study], parameters[study]["feature_engineering"])
         served = answer.get("predictions", [])

@@ -65,14 +65,16 @@ def test_flowchart_draws_one_group_per_study_and_expands_a_study(viz_server):
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(viz_server, wait_until="networkidle")
-            # Every group drawn, not only the first (the flowchart draws them one by one: read
-            # at the first, the set once lacked one).
-            page.wait_for_function(
-                "document.querySelectorAll('.pipeline-node--modularPipeline').length >= "
-                f"{len(groups_expected)}", timeout=60_000)
+            # Every group drawn, not only the first: the flowchart draws them one by one, a box
+            # before its label, and redraws; the names are read in the same call that sees
+            # every expected one (read apart, the set lacked one under load).
+            drawn = page.wait_for_function(
+                "expected => { const drawn = [...document.querySelectorAll("
+                "'.pipeline-node--modularPipeline')].map(n => n.textContent.trim()); "
+                "return expected.every(name => drawn.includes(name)) && drawn; }",
+                arg=sorted(groups_expected), timeout=60_000)
+            assert set(drawn.json_value()) == groups_expected
             groups = page.locator(".pipeline-node--modularPipeline")
-            names = {groups.nth(i).text_content().strip() for i in range(groups.count())}
-            assert names == groups_expected
             layers = page.locator(".pipeline-layer-name").all_text_contents()
             assert layers and [name for name in LAYERS if name in layers] == layers
             # Expand one study: its nodes are drawn, in every layer band.

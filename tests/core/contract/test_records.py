@@ -58,9 +58,7 @@ CONTRACT = {
         "ratio": {"type": "double", "allowed": [0.5, 1, 1.5], "pattern": "\\.5$"},
         "note": {"type": "string"},
         "optional": {"type": "int", "nullable": False},  # never in the source
-        # an int with implied decimals: a value that is not whole after the division is null,
-        # without a reason (Spark's try_cast of the decoded value to int)
-        "tenths": {"type": "int", "implied_decimals": 1, "range": [0, 100]},
+        "tenths": {"type": "double", "implied_decimals": 1, "range": [0, 100]},
     },
 }
 # Raw headers as a source writes them: normalised, renamed, personal and undeclared dropped.
@@ -83,7 +81,7 @@ TEXT_ROWS = [
     # Python-only number forms are text; damaged encoding; negative implied decimals
     ["6", "1_000", "1e1", "-5", "1,5", "fem\ufffdale", "\ufffd", "0", "1.50", "x", "a", "b",
      "5"],
-    # an int beyond 32 bits (null without a reason: Spark's try_cast), -0, infinity, "NA"
+    # an int beyond 32 bits (a type error), -0, infinity, "NA"
     ["7", "3000000000", "-0", "1e400", "NA", "male", "20231231", "4", "1", "x", "a", "b",
      "1001"],
     # a missing id, NaN in an int column (type and range), a numeric code text of a string
@@ -184,9 +182,6 @@ def test_sparks_surprises_are_kept():
     (each is what ingestion wrote to the validated table and the quarantine)."""
     values, reasons, _ = records_engine(text_frame(TEXT_ROWS), CONTRACT)
     fields = {(i, field) for i, field, _, _ in reasons}
-    # an int beyond 32 bits, and an int not whole after its implied decimals: null, no reason
-    assert values["code"][6] is None and (6, "code") not in fields
-    assert values["tenths"][1] is None and (1, "tenths") not in fields
     # trim() strips spaces only, the cast to double strips any control character
     assert values["weight"][4] == 150.0 and (4, "weight") not in fields
     # Java's number grammar: "5d" is 5, "0x1p1" is 2
@@ -353,18 +348,97 @@ def test_code_text_is_the_rules_module_text():
         assert code_text(number) == _as_text(number)
 
 
-def test_an_int_beyond_a_long_is_a_type_error_here_where_spark_fails(spark):
-    """Spark's int check is ``value != floor(value)``, and floor() of a double beyond a long
-    overflows under ANSI: the Spark job fails on such a value (``rules.decode_column``). Here
-    it is what it is, not an integer."""
+# -- int columns: a value that is not a valid INT is a type error, in both engines ---------------
+def _int_contract(nullable: bool) -> dict:
+    return {"study": "ints", "columns": {
+        "seqno": {"type": "string", "required": True, "nullable": False},
+        "n": {"type": "int", "nullable": nullable},
+        "m": {"type": "int", "nullable": nullable, "missing_codes": [7], "range": [0, 100]},
+        "k": {"type": "int", "nullable": nullable, "allowed": [1, 2, 2147483647]}}}
+
+
+INT_TEXTS = ["1e20", "Infinity", "-Infinity", "NaN", "3000000000", "-2147483649", "2147483647",
+             "-2147483648", "2.5", "1.0", "-0", "x", "", "7", "2147483647.5", "-1e19"]
+# Not valid INTs: shown as the quarantine shows them, each a type error (and NaN and values
+# beyond the range also a range error of "m", whose range is checked on the number).
+NOT_INT = {"1e20", "Infinity", "-Infinity", "NaN", "3000000000", "-2147483649", "2.5", "x",
+           "2147483647.5", "-1e19"}
+
+
+@pytest.mark.parametrize("nullable", [True, False])
+def test_int_text_values_that_are_no_int_are_type_errors_in_both_engines(spark, nullable):
+    params = _int_contract(nullable)
+    headers = ["SEQNO", "n", "m", "k"]
+    rows = [[str(i), t, t, t] for i, t in enumerate(INT_TEXTS)]
+    spark_out = spark_engine(spark, headers, [TEXT] * 4, rows, params)
+    assert_same(spark_out, records_engine(text_frame(rows, headers), params))
+    values, reasons, types = spark_out
+    assert types == {"seqno": "object", "n": "Int64", "m": "Int64", "k": "Int64"}
+    by_cell = {}
+    for i, field, rule, shown in reasons:
+        assert shown == INT_TEXTS[i].strip() or (shown is None and INT_TEXTS[i] == "")
+        by_cell.setdefault((INT_TEXTS[i], field), []).append(rule)
+    for i, text in enumerate(INT_TEXTS):
+        n_rules = by_cell.get((text, "n"), [])
+        if text in NOT_INT:
+            assert n_rules == ["type:int"], text  # never a silent null
+            assert values["n"][i] is None and values["m"][i] is None and values["k"][i] is None
+        elif text == "":
+            assert n_rules == ([] if nullable else ["not_null"])
+        else:
+            assert n_rules == [] and values["n"][i] == int(float(text)), text
+    assert by_cell[("NaN", "m")] == ["type:int", "range:[0,100]"]
+    assert by_cell[("2.5", "m")] == ["type:int"]
+    assert by_cell[("2147483647", "m")] == ["range:[0,100]"]
+    assert by_cell.get(("2147483647", "k")) is None and values["k"][6] == 2147483647
+    assert by_cell[("-2147483648", "k")] == ["allowed_values"]
+    assert by_cell.get(("7", "m"), []) == ([] if nullable else ["not_null"])  # a missing code
+
+
+@pytest.mark.parametrize("nullable", [True, False])
+def test_int_json_numbers_that_are_no_int_are_type_errors_in_both_engines(spark, nullable):
+    """JSON numbers: a float (Spark double) and an integer (Spark bigint) column."""
+    params = _int_contract(nullable)
+    headers = ["SEQNO", "n", "m"]
+    doubles = [2.5, 1e20, math.inf, -1e19, 3e9, 2147483647.0, -2147483648.0, 1.0, None]
+    longs = [3000000000, -2147483649, 2147483647, -2147483648, 2, 7, None, 0, 1]
+    rows = [[str(i), d, b] for i, (d, b) in enumerate(zip(doubles, longs, strict=True))]
+    spark_out = spark_engine(spark, headers, [TEXT, DOUBLE, BIGINT], rows, params)
+    frame = pd.DataFrame({"SEQNO": [r[0] for r in rows],
+                          "n": pd.Series(doubles, dtype="float64"),
+                          "m": pd.Series(longs, dtype=object)})
+    assert_same(spark_out, records_engine(frame, params))
+    values, reasons, _ = spark_out
+    type_errors = {(i, field, shown) for i, field, rule, shown in reasons if rule == "type:int"}
+    assert type_errors == {(0, "n", "2.5"), (1, "n", "1.0E20"), (2, "n", "Infinity"),
+                           (3, "n", "-1.0E19"), (4, "n", "3.0E9"), (0, "m", "3000000000"),
+                           (1, "m", "-2147483649")}
+    assert values["n"][5:8] == [2147483647, -2147483648, 1]
+    assert values["m"][2:5] == [2147483647, -2147483648, 2]
+
+
+def test_a_cell_beyond_a_long_is_quarantined_not_a_failed_job(spark):
+    """``floor()`` of a double beyond a long overflows a BIGINT under ANSI: the int check once
+    used it, and one such cell failed the whole Spark job. It is a type error of its row."""
     rows = [["1", "1e20", "1", "", "1", "", "", "1", "", "", ""]]
     headers = ["SEQNO", "Old Code", "Days", "BMI", "Weight", "Sex", "IDATE", "grade", "ratio",
                "Note", "Tenths"]
-    with pytest.raises(Exception, match="ARITHMETIC_OVERFLOW"):
-        spark_engine(spark, headers, [TEXT] * len(headers), rows, CONTRACT)
+    spark_out = spark_engine(spark, headers, [TEXT] * len(headers), rows, CONTRACT)
+    assert_same(spark_out, records_engine(text_frame(rows, headers), CONTRACT))
+    assert (0, "code", "type:int", "1e20") in spark_out[1]
     _, violations = decode_records(text_frame(rows, headers), IngestionConfig.model_validate(
         CONTRACT))
     assert RecordViolation(0, "code", "type:int", "1e20") in violations
+
+
+def test_an_int_column_with_implied_decimals_is_refused():
+    with pytest.raises(ValueError, match="an int column cannot have implied_decimals.*double"):
+        IngestionConfig.model_validate({"study": "x", "columns": {
+            "tenths": {"type": "int", "implied_decimals": 1}}})
+    config = IngestionConfig.model_validate({"study": "x", "columns": {
+        "tenths": {"type": "int", "implied_decimals": 0},
+        "bmi": {"type": "double", "implied_decimals": 2}}})
+    assert config.columns["bmi"].implied_decimals == 2
 
 
 # -- the engine does not need Spark ------------------------------------------------------------

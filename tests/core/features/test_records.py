@@ -24,13 +24,11 @@ from health_risk.core.contract.records import code_text, decode_records
 from health_risk.core.contract.rows import flag_invalid_rows, normalise_columns
 from health_risk.core.errors import HealthRiskError
 from health_risk.core.features import derivations as spark_derivations
-from health_risk.core.features import table as spark_table
 from health_risk.core.features.config import FeatureEngineeringConfig
 from health_risk.core.features.records import (
     DerivationError,
     derive_records,
     feature_frame,
-    output_columns,
     strict_log,
 )
 from health_risk.core.features.table import derive_primary, feature_columns
@@ -184,7 +182,6 @@ def test_the_feature_table_has_the_spark_columns_types_and_values(decoded, refer
     expected = primary.select(*feature_columns(primary, config)).drop(ID, LABEL, WEIGHT)
     features = feature_frame(derive_records(decoded[1], config, {"ref": reference[1]}), config)
     assert_same_frames(expected, features)
-    assert output_columns(config) == spark_table.output_columns(config)
     assert features["fips_d"].tolist()[:2] == ["1.0", "2.0"]  # a double's text, as Spark's
 
 

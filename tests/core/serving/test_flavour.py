@@ -112,3 +112,25 @@ def test_servers_rewrite_of_the_message_keeps_records_out_of_it(served):
     error = _refused(served, [{**VALID, "age": 130}])
     error.message = f"Failed to predict data '{VALID}'"  # what MLflow's server does
     assert "south" not in error.serialize_as_json()
+
+
+def test_a_batch_only_version_keeps_spark_and_no_python_function(spark, classification_features,
+                                                                  tmp_path):
+    """A model with no portable form is registered for batch only: `mlflow models serve` then
+    refuses it, instead of starting Spark behind the user's back."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+    from pyspark.sql import functions as F
+
+    from health_risk.core.serving.flavour import save_model
+
+    table = classification_features.withColumn("class_weight", F.lit(1.0))
+    model = fit_configuration(table, "linear", "classification", {"maxIter": 5},
+                              ["age"], ["smoking"], False)
+    save_model(model, str(tmp_path / "model"), None, batch_only_reason="no portable form (test)")
+    saved = Model.load(str(tmp_path / "model"))
+    assert set(saved.flavors) == {"spark"}
+    assert saved.metadata["batch_only"] == "no portable form (test)"
+    with pytest.raises(MlflowException, match="python_function"):
+        mlflow.pyfunc.load_model(str(tmp_path / "model"))

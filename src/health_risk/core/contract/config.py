@@ -40,6 +40,11 @@ class ColumnRule(StrictModel):
     def _checks_fit_type(self) -> ColumnRule:
         if self.type == "string" and (self.range or self.implied_decimals or self.zero_codes):
             raise ValueError("range / implied_decimals / zero_codes apply to numeric columns")
+        if self.type == "int" and self.implied_decimals:
+            # stored / 10^k may have decimals, which an int cannot hold (a null, silently).
+            raise ValueError(f"an int column cannot have implied_decimals "
+                             f"({self.implied_decimals}): its decoded value has decimals; "
+                             "declare it type: double")
         if self.pattern is not None:
             re.compile(self.pattern)
         return self

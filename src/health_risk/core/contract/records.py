@@ -42,8 +42,7 @@ RANK = {"required": 0, "encoding": 1, "type": 2, "type:int": 3, "range": 4,
 # Up to this many records, cells are read from one object array (one pandas call) rather than
 # column by column (a pandas call each): a served request is usually one record.
 SMALL_REQUEST = 8  # measured: the two readers cost the same at ~10 BRFSS records
-INT32 = (-(2.0 ** 31), 2.0 ** 31 - 1)  # try_cast(... AS INT) gives null outside
-LONG_LIMIT = 2.0 ** 63  # floor() of a double beyond a long overflows in Spark (ANSI)
+INT32 = (-(2.0 ** 31), 2.0 ** 31 - 1)  # Spark's INT (``rules.INT_RANGE``)
 
 
 @dataclass(frozen=True)
@@ -404,17 +403,14 @@ def _decode_numbers(plan: _NumericPlan, request: _Request) -> _NumericResult:
     void = request.void[:, plan.indices]
     missing = _text_missing(plan, request) | (parsed & _isin(number, plan.missing))
     valid = parsed & ~missing
-    value = np.where(valid & _isin(number, plan.zeros), 0.0, number)
-    # Spark: value != floor(value), floor() a bigint: NaN floors to 0, and a value beyond a
-    # long makes Spark's query fail (ANSI overflow); here that value is a type error.
-    integral = (np.abs(value) < LONG_LIMIT) & (value == np.floor(value))
-    masks = {"type": ~void & ~missing & ~parsed, "type:int": plan.is_int & valid & ~integral}
-    value = value / plan.divisor
+    value = np.where(valid & _isin(number, plan.zeros), 0.0, number) / plan.divisor
+    # ``rules.int_check``: within INT's range (NaN and infinities are not) and whole.
+    fits_int = (value >= INT32[0]) & (value <= INT32[1]) & (value == np.trunc(value))
+    masks = {"type": ~void & ~missing & ~parsed, "type:int": plan.is_int & valid & ~fits_int}
     # NaN sorts above every number in Spark, so it is out of any range.
     masks["range"] = plan.has_range & valid & ((value < plan.low) | (value > plan.high)
                                                | np.isnan(value))
-    fits_int = (value == np.floor(value)) & (value >= INT32[0]) & (value <= INT32[1])
-    valid = np.where(plan.is_int, valid & fits_int, valid)  # try_cast(... AS INT)
+    valid = np.where(plan.is_int, valid & fits_int, valid)  # not a valid int: null
     masks["allowed_values"] = plan.has_allowed & valid & ~_isin(value, plan.allowed)
     masks["not_null"] = plan.not_null & (void | missing)
     return _NumericResult(value, valid, masks)

@@ -30,6 +30,20 @@ def _as_text(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else str(number)
 
 
+INT_RANGE = (-2147483648.0, 2147483647.0)  # Spark's INT
+
+
+def int_check(value: str) -> str:
+    """SQL: the double ``value`` is a valid INT: within INT's range (NaN is not, Spark sorts it
+    above every number; nor is an infinity) and whole. Nothing in it can fail a job: no
+    ``floor()``, whose BIGINT result overflows under ANSI for a value beyond a long (``1e20``),
+    and ``try_cast``, not ``CAST``, to INT (the range is tested first, but Spark does not
+    promise to evaluate ``AND`` left to right). Null when ``value`` is null."""
+    low, high = (sql_double(b) for b in INT_RANGE)
+    return (f"({value} >= {low} AND {value} <= {high} AND "
+            f"CAST(try_cast({value} AS INT) AS DOUBLE) = {value})")
+
+
 # The decoding is written as Spark SQL text, not built from Column objects: each
 # ``F.when``/``isin``/``&`` is a Py4J round trip, and a BRFSS year (300 columns, several rules
 # each) took ~37k of them before a single row was read. As text, the whole table is one
@@ -77,19 +91,23 @@ def decode_column(name: str, raw_is_text: bool, rule: ColumnRule) -> tuple[str, 
         zeros = (f" WHEN {_in(number, [sql_double(z) for z in zero_numbers])} THEN 0.0D"
                  if zero_numbers else "")
         value = f"(CASE WHEN {is_missing} THEN NULL{zeros} ELSE {number} END)"
-        if rule.type == "int":
-            reasons.append(reason_sql(f"({value} IS NOT NULL AND {value} != floor({value}))",
-                                      "type:int", name, shown))
-        if rule.implied_decimals:
+        if rule.implied_decimals:  # a double's: ColumnRule refuses it on an int
             value = f"({value} / {sql_double(10.0 ** rule.implied_decimals)})"
+        if rule.type == "int":
+            # A present value that is not a valid INT (not whole, beyond INT, NaN, infinite)
+            # is a type error: reported, never lost to a silent null nor failing the job.
+            valid_int = int_check(value)
+            reasons.append(reason_sql(f"({value} IS NOT NULL AND NOT {valid_int})",
+                                      "type:int", name, shown))
         if rule.range is not None:
             low, high = rule.range
             reasons.append(reason_sql(
                 f"({value} IS NOT NULL AND ({value} < {sql_double(low)} OR "
                 f"{value} > {sql_double(high)}))", f"range:[{low:g},{high:g}]", name, shown))
         if rule.type == "int":
-            # Non-integral values are quarantined above; try_cast keeps huge ones from failing.
-            value = f"try_cast(CASE WHEN {value} = floor({value}) THEN {value} END AS INT)"
+            # The range is checked on the double above; a value that is not a valid INT is
+            # quarantined (type:int) and null here.
+            value = f"(CASE WHEN {valid_int} THEN try_cast({value} AS INT) END)"
 
     if rule.allowed is not None:
         allowed = ([sql_text(str(a)) for a in rule.allowed] if rule.type == "string"

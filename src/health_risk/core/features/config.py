@@ -315,3 +315,12 @@ class FeatureEngineeringConfig(StrictModel):
                 "categorical_features / subgroup_columns."
             )
         return self
+
+
+def output_columns(config: FeatureEngineeringConfig) -> tuple[list[str], list[str], list[str]]:
+    """(subgroup, numeric, categorical) columns of the feature table; a categorical feature
+    that is also a subgroup column appears once, with the subgroups. One definition for both
+    engines (``table`` in Spark, ``records`` in memory)."""
+    subgroups = list(config.subgroup_columns)
+    categorical = [c for c in config.categorical_features if c not in subgroups]
+    return subgroups, list(config.numeric_features), categorical

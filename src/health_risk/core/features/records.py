@@ -46,6 +46,7 @@ from health_risk.core.features.config import (
     RecodeStep,
     ScaleStep,
     SeasonStep,
+    output_columns,
 )
 
 # Spark's name of each kind of column, for messages (``DataType.simpleString``).
@@ -541,14 +542,6 @@ def derive_records(decoded: pd.DataFrame, config: FeatureEngineeringConfig,
             for name, column in COLUMN_STEPS[step.step](table, step, where).items():
                 table.set(name, column)
     return table.to_pandas()
-
-
-def output_columns(config: FeatureEngineeringConfig) -> tuple[list[str], list[str], list[str]]:
-    """(subgroup, numeric, categorical) columns, as ``table.output_columns`` lists them: a
-    categorical feature that is also a subgroup column appears once, with the subgroups."""
-    subgroups = list(config.subgroup_columns)
-    categorical = [c for c in config.categorical_features if c not in subgroups]
-    return subgroups, list(config.numeric_features), categorical
 
 
 def feature_frame(derived: pd.DataFrame, config: FeatureEngineeringConfig) -> pd.DataFrame:

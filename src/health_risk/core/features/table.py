@@ -14,7 +14,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from health_risk.core.columns import EXCLUDED_REASON, ID, LABEL, RESERVED_COLUMNS, WEIGHT
-from health_risk.core.features.config import FeatureEngineeringConfig, LeakageError
+from health_risk.core.features.config import (
+    FeatureEngineeringConfig,
+    LeakageError,
+    output_columns,
+)
 from health_risk.core.features.derivations import (
     DerivationError,
     Types,
@@ -92,14 +96,6 @@ def derive_primary(validated: DataFrame, params: dict[str, Any],
         row_id.alias(ID), label.cast("double").alias(LABEL), weight.cast("double").alias(WEIGHT),
         reason.cast("string").alias(EXCLUDED_REASON),
     )
-
-
-def output_columns(config: FeatureEngineeringConfig) -> tuple[list[str], list[str], list[str]]:
-    """(subgroup, numeric, categorical) columns of the feature table; a categorical feature
-    that is also a subgroup column appears once, with the subgroups."""
-    subgroups = list(config.subgroup_columns)
-    categorical = [c for c in config.categorical_features if c not in subgroups]
-    return subgroups, list(config.numeric_features), categorical
 
 
 def feature_columns(primary: DataFrame, config: FeatureEngineeringConfig) -> list[Column]:

@@ -24,39 +24,44 @@ NO_REASONS = ("not computed for {family}: exact attributions need TreeSHAP over 
               "lists the global SHAP importances")
 
 
-def _numeric_block(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
-    """Spark's Imputer: null and NaN become the training median."""
-    columns = prep["numeric"]
-    if not columns:
-        return np.empty((len(frame), 0))
-    values = frame[columns].to_numpy(dtype=float, na_value=np.nan)
-    medians = np.array([prep["medians"][c] for c in columns])
-    return np.where(np.isnan(values), medians, values)
+class Assembler:
+    """Spark's preprocessing stages on numbers, set up once per served model (the label
+    lookups and medians are reused by every request).
 
+    - Imputer: null and NaN become the training median;
+    - StringIndexer (frequency order; null and unseen get the index after the labels), then
+      OneHotEncoder (a slot per index below the column's slot count; others all zeros);
+    - VectorAssembler, then StandardScaler's 1/std factors when the model scales.
+    """
 
-def _categorical_block(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
-    """StringIndexer (frequency order; null and unseen get the index after the labels) then
-    OneHotEncoder (a slot per index below the column's slot count; others all zeros)."""
-    blocks = []
-    for column in prep["categorical"]:
-        index = {label: i for i, label in enumerate(prep["levels"][column])}
-        unseen = len(index)
-        codes = np.array([index.get(v, unseen) if isinstance(v, str) else unseen
-                          for v in frame[column].tolist()], dtype=int)
-        slots = prep["slots"][column]
-        block = np.zeros((len(frame), slots))
-        hit = codes < slots
-        block[np.nonzero(hit)[0], codes[hit]] = 1.0
-        blocks.append(block)
-    return np.hstack(blocks) if blocks else np.empty((len(frame), 0))
+    def __init__(self, prep: dict[str, Any]) -> None:
+        self.numeric, self.categorical = list(prep["numeric"]), list(prep["categorical"])
+        self.medians = np.array([prep["medians"][c] for c in self.numeric], dtype=float)
+        self.levels = [({label: i for i, label in enumerate(prep["levels"][c])},
+                        len(prep["levels"][c]), int(prep["slots"][c])) for c in self.categorical]
+        self.width = len(self.numeric) + sum(slots for _, _, slots in self.levels)
+        factors = prep.get("scale_factors")
+        self.factors = None if factors is None else np.asarray(factors, dtype=float)
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        matrix = np.zeros((len(frame), self.width))
+        for j, column in enumerate(self.numeric):
+            values = np.asarray(frame[column].to_numpy(dtype=float, na_value=np.nan))
+            matrix[:, j] = np.where(np.isnan(values), self.medians[j], values)
+        offset, rows = len(self.numeric), np.arange(len(frame))
+        for column, (index, unseen, slots) in zip(self.categorical, self.levels, strict=True):
+            codes = np.fromiter((index.get(v, unseen) if isinstance(v, str) else unseen
+                                 for v in frame[column].to_numpy(dtype=object)), dtype=int,
+                                count=len(frame))
+            hit = codes < slots
+            matrix[rows[hit], offset + codes[hit]] = 1.0
+            offset += slots
+        return matrix if self.factors is None else matrix * self.factors
 
 
 def assemble(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
     """The feature vectors Spark's preprocessing stages assemble, in float64."""
-    matrix = np.hstack([_numeric_block(frame, prep), _categorical_block(frame, prep)])
-    if prep.get("scale_factors") is not None:
-        matrix = matrix * np.asarray(prep["scale_factors"])
-    return matrix
+    return Assembler(prep)(frame)
 
 
 def _sigmoid(margin: np.ndarray) -> np.ndarray:

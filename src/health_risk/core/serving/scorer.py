@@ -23,8 +23,8 @@ from health_risk.core.features.config import FeatureEngineeringConfig
 from health_risk.core.features.records import derive_records, feature_frame
 from health_risk.core.serving.bundle import PortableModel
 from health_risk.core.serving.runtime import (
+    Assembler,
     Estimator,
-    assemble,
     calibrate,
     tiers,
     top_reasons,
@@ -71,6 +71,7 @@ class PortableScorer:
         self.contract = IngestionConfig.model_validate(spec["ingestion"])
         self.features = FeatureEngineeringConfig.model_validate(spec["feature_engineering"])
         self.preprocessing = spec["preprocessing"]
+        self.assemble = Assembler(self.preprocessing)
         self.model_features = [*self.preprocessing["numeric"], *self.preprocessing["categorical"]]
         self.feature_names = spec["feature_names"]
         self.calibration = spec["calibration"]
@@ -89,10 +90,11 @@ class PortableScorer:
         request = ScoredRequest(violations=relevant)
         if not valid:
             return request
-        decoded = decoded.iloc[valid].reset_index(drop=True)
-        derived = derive_records(decoded, self.features, self.lookups)
-        frame = feature_frame(derived, self.features)[self.model_features]
-        matrix = assemble(frame, self.preprocessing)
+        if invalid:
+            decoded = decoded.iloc[valid].reset_index(drop=True)
+        frame = feature_frame(derive_records(decoded, self.features, self.lookups),
+                              self.features)
+        matrix = self.assemble(frame)
         explained = explain and self.estimator.reasons_method() is not None
         estimate = self.estimator.estimate(matrix, explained)
         scores = calibrate(self.estimator, estimate, self.calibration)
