@@ -9,9 +9,15 @@ import pytest
 from pyspark.ml import PipelineModel
 
 from health_risk.core.columns import LABEL
-from health_risk.core.estimators import fit_configuration
+from health_risk.core.estimators import expanded_feature_names, fit_configuration
 from health_risk.core.scoring import collect_scores
-from health_risk.core.serving.export import NotPortableError, export_model, feature_vectors
+from health_risk.core.serving.export import (
+    NotPortableError,
+    calibration_parameters,
+    export_model,
+    feature_vectors,
+    preprocessing_parameters,
+)
 from health_risk.core.serving.runtime import Estimator, assemble, calibrate, isotonic
 from health_risk.pipelines.modeling.calibration import calibrator
 from tests.pipelines.modeling.toy_features import CATEGORICAL, NUMERIC, feature_frame
@@ -39,71 +45,99 @@ def toy(spark):
     return {task: build(task) for task in ("classification", "regression")}
 
 
-def _portable_scores(model: PipelineModel, task: str, frame: pd.DataFrame, train):
-    spec, files = export_model(model, task, NUMERIC, CATEGORICAL, train)
+@pytest.fixture(scope="module")
+def fitted(toy):
+    """Each (task, family) fitted once for the module: the fits are most of its time."""
+    cache: dict[tuple[str, str], PipelineModel] = {}
+
+    def fit(task: str, family: str) -> PipelineModel:
+        if (task, family) not in cache:
+            cache[task, family] = fit_configuration(toy[task][1], family, task, FAST[family],
+                                                    NUMERIC, CATEGORICAL, False, 1)
+        return cache[task, family]
+    return fit
+
+
+@pytest.fixture(scope="module")
+def exported(toy, fitted):
+    """Each fitted model exported once (a tree model's ONNX conversion saves it through the
+    JVM: seconds each)."""
+    cache: dict[tuple[str, str], tuple[dict, dict]] = {}
+
+    def export(task: str, family: str) -> tuple[dict, dict]:
+        if (task, family) not in cache:
+            cache[task, family] = export_model(fitted(task, family), task, NUMERIC, CATEGORICAL,
+                                               toy[task][1])
+        return cache[task, family]
+    return export
+
+
+def _portable_scores(exported_model: tuple[dict, dict], task: str, frame: pd.DataFrame):
+    spec, files = exported_model
     estimator = Estimator(spec["estimator"], files, task, spec["feature_means"])
     matrix = assemble(frame[NUMERIC + CATEGORICAL], spec["preprocessing"])
     estimate = estimator.estimate(matrix, explain=True)
     return spec, matrix, estimate, calibrate(estimator, estimate, spec["calibration"])
 
 
-@pytest.mark.parametrize("scaled", [True, False])
-def test_assembled_features_equal_spark_vectors(toy, scaled):
-    task = "classification"
-    frame, df = toy[task]
-    name = "linear" if scaled else "random_forest"
-    model = fit_configuration(df, name, task, FAST[name], NUMERIC, CATEGORICAL, False)
-    spec, matrix, _, _ = _portable_scores(model, task, frame, df)
+def _spark_scores(model: PipelineModel, df, task: str) -> np.ndarray:
+    return collect_scores(model, df, task, ["id"])["score"].to_numpy()
+
+
+@pytest.mark.parametrize("family", ["linear", "random_forest"])  # scaled and not
+def test_assembled_features_equal_spark_vectors(toy, fitted, family):
+    frame, df = toy["classification"]
+    model = fitted("classification", family)
+    prep = preprocessing_parameters(model.stages[:-1], NUMERIC, CATEGORICAL)
+    matrix = assemble(frame[NUMERIC + CATEGORICAL], prep)
     np.testing.assert_allclose(matrix, feature_vectors(model, df), rtol=0, atol=1e-12)
-    assert len(spec["feature_names"]) == matrix.shape[1]
+    names = expanded_feature_names(PipelineModel(stages=model.stages[:-1]), NUMERIC, CATEGORICAL)
+    assert len(names) == matrix.shape[1]
 
 
 @pytest.mark.parametrize("family", ["linear", "random_forest", "gbt", "xgboost"])
-def test_classifier_scores_equal_spark(toy, family):
+def test_classifier_scores_equal_spark(toy, fitted, exported, family):
     frame, df = toy["classification"]
-    model = fit_configuration(df, family, "classification", FAST[family], NUMERIC, CATEGORICAL,
-                              False, 1)
-    spark_scores = collect_scores(model, df, "classification", ["id"])["score"].to_numpy()
-    spec, _, estimate, scores = _portable_scores(model, "classification", frame, df)
-    assert np.abs(scores - spark_scores).max() < TOLERANCE
-    if family in ("linear", "xgboost"):  # exact attributions: contributions add up to margin
+    model = fitted("classification", family)
+    spec, _, estimate, scores = _portable_scores(exported("classification", family),
+                                                 "classification", frame)
+    assert np.abs(scores - _spark_scores(model, df, "classification")).max() < TOLERANCE
+    if family in ("linear", "xgboost"):  # exact attributions, one per assembled slot
         assert estimate.contributions.shape == (len(frame), len(spec["feature_names"]))
 
 
 @pytest.mark.parametrize(("family", "method"), [
     ("linear", "platt"), ("xgboost", "isotonic"), ("xgboost", "platt"),
     ("random_forest", "isotonic"), ("random_forest", "platt")])
-def test_calibrated_scores_equal_spark(toy, family, method):
+def test_calibrated_scores_equal_spark(toy, fitted, exported, family, method):
     frame, df = toy["classification"]
-    model = fit_configuration(df, family, "classification", FAST[family], NUMERIC, CATEGORICAL,
-                              False, 1)
-    final = PipelineModel(stages=[*model.stages, *calibrator(method).fit(
-        model.transform(df)).stages])
-    spark_scores = collect_scores(final, df, "classification", ["id"])["score"].to_numpy()
-    spec, _, _, scores = _portable_scores(final, "classification", frame, df)
+    model = fitted("classification", family)
+    calibration = calibrator(method).fit(model.transform(df)).stages
+    final = PipelineModel(stages=[*model.stages, *calibration])
+    spec, files = exported("classification", family)
+    spec = {**spec, "calibration": calibration_parameters(calibration)}
+    _, _, _, scores = _portable_scores((spec, files), "classification", frame)
     assert spec["calibration"]["method"] == method
     # A random forest runs in float32 (ONNX): an isotonic step between two close boundaries
     # multiplies its ~6e-8 error by the step's slope (measured 1.2e-6 here).
     tolerance = 2e-5 if family == "random_forest" else TOLERANCE
-    assert np.abs(scores - spark_scores).max() < tolerance
+    assert np.abs(scores - _spark_scores(final, df, "classification")).max() < tolerance
 
 
 @pytest.mark.parametrize("family", ["linear", "random_forest", "xgboost"])
-def test_regression_scores_equal_spark(toy, family):
+def test_regression_scores_equal_spark(toy, fitted, exported, family):
     frame, df = toy["regression"]
-    model = fit_configuration(df, family, "regression", FAST[family], NUMERIC, CATEGORICAL,
-                              False, 1)
-    spark_scores = collect_scores(model, df, "regression", ["id"])["score"].to_numpy()
-    _, _, _, scores = _portable_scores(model, "regression", frame, df)
+    model = fitted("regression", family)
+    _, _, _, scores = _portable_scores(exported("regression", family), "regression", frame)
     # Costs: float64 linear is exact; float32 trees agree to 1e-6 of the value.
-    np.testing.assert_allclose(scores, spark_scores, rtol=TOLERANCE, atol=TOLERANCE)
+    np.testing.assert_allclose(scores, _spark_scores(model, df, "regression"), rtol=TOLERANCE,
+                               atol=TOLERANCE)
 
 
-def test_gbt_regressor_is_refused_with_the_reason(toy):
-    _, df = toy["regression"]
-    model = fit_configuration(df, "gbt", "regression", FAST["gbt"], NUMERIC, CATEGORICAL, False)
+def test_gbt_regressor_is_refused_with_the_reason(toy, fitted):
     with pytest.raises(NotPortableError, match="gbt regressor.*batch-only"):
-        export_model(model, "regression", NUMERIC, CATEGORICAL, df)
+        export_model(fitted("regression", "gbt"), "regression", NUMERIC, CATEGORICAL,
+                     toy["regression"][1])
 
 
 def test_isotonic_follows_spark_rule_at_and_between_boundaries():
@@ -113,11 +147,10 @@ def test_isotonic_follows_spark_rule_at_and_between_boundaries():
     np.testing.assert_allclose(isotonic(values, boundaries, predictions), expected)
 
 
-def test_linear_contributions_add_up_to_the_margin_minus_baseline(toy):
-    frame, df = toy["classification"]
-    model = fit_configuration(df, "linear", "classification", FAST["linear"], NUMERIC,
-                              CATEGORICAL, False)
-    spec, _, estimate, _ = _portable_scores(model, "classification", frame, df)
+def test_linear_contributions_add_up_to_the_margin_minus_baseline(toy, exported):
+    frame, _ = toy["classification"]
+    spec, _, estimate, _ = _portable_scores(exported("classification", "linear"),
+                                            "classification", frame)
     coefficients = np.asarray(spec["estimator"]["coefficients"])
     baseline = np.asarray(spec["feature_means"]) @ coefficients + spec["estimator"]["intercept"]
     np.testing.assert_allclose(estimate.contributions.sum(axis=1), estimate.margin - baseline,
