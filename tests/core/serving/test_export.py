@@ -18,7 +18,7 @@ from health_risk.core.serving.export import (
     feature_vectors,
     preprocessing_parameters,
 )
-from health_risk.core.serving.runtime import Estimator, assemble, calibrate, isotonic
+from health_risk.core.serving.runtime import Assembler, Estimator, calibrate, isotonic
 from health_risk.pipelines.modeling.calibration import calibrator
 from tests.pipelines.modeling.toy_features import CATEGORICAL, NUMERIC, feature_frame
 
@@ -75,7 +75,7 @@ def exported(toy, fitted):
 def _portable_scores(exported_model: tuple[dict, dict], task: str, frame: pd.DataFrame):
     spec, files = exported_model
     estimator = Estimator(spec["estimator"], files, task, spec["feature_means"])
-    matrix = assemble(frame[NUMERIC + CATEGORICAL], spec["preprocessing"])
+    matrix = Assembler(spec["preprocessing"])(frame[NUMERIC + CATEGORICAL])
     estimate = estimator.estimate(matrix, explain=True)
     return spec, matrix, estimate, calibrate(estimator, estimate, spec["calibration"])
 
@@ -89,7 +89,7 @@ def test_assembled_features_equal_spark_vectors(toy, fitted, family):
     frame, df = toy["classification"]
     model = fitted("classification", family)
     prep = preprocessing_parameters(model.stages[:-1], NUMERIC, CATEGORICAL)
-    matrix = assemble(frame[NUMERIC + CATEGORICAL], prep)
+    matrix = Assembler(prep)(frame[NUMERIC + CATEGORICAL])
     np.testing.assert_allclose(matrix, feature_vectors(model, df), rtol=0, atol=1e-12)
     names = expanded_feature_names(PipelineModel(stages=model.stages[:-1]), NUMERIC, CATEGORICAL)
     assert len(names) == matrix.shape[1]

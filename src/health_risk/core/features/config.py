@@ -28,6 +28,12 @@ class LeakageError(HealthRiskError):
     """A leakage column (or a column derived from one) is listed as a feature or subgroup."""
 
 
+class DerivationError(HealthRiskError):
+    """A derivation step cannot run on this table (missing column, wrong type, bad lookup).
+    One class for both engines (Spark in ``derivations``, in memory in ``records``): it lives
+    here because this module imports no pyspark."""
+
+
 def _reject_booleans(value):
     """YAML 1.1 reads unquoted yes/no/on/off as booleans: a code or label that became True/False
     is almost certainly a quoting mistake, so say so instead of comparing against 1/0."""
@@ -194,6 +200,13 @@ class JoinStep(_Step):
     @property
     def flag(self) -> str:
         return self.match_flag or f"_matched_{self.table}"
+
+    def missing_table(self, where: str, given) -> DerivationError:
+        """The error when the study's inputs lack the reference table (both engines)."""
+        return DerivationError(
+            f"{where}: join needs the reference table '{self.table}', which is not an input of "
+            f"this study (given: {sorted(given)}); map it in feature_engineering/pipeline.py "
+            "LOOKUP_TABLES.")
 
     def lineage(self) -> dict[str, list[str]]:
         return {out: [self.left_on] for out in [*self.columns.values(), self.flag]}

@@ -14,11 +14,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from health_risk.core.errors import HealthRiskError
 from health_risk.core.features.config import (
     BinStep,
     Code,
     CountEqualStep,
+    DerivationError,
     IndicatorStep,
     JoinStep,
     LogStep,
@@ -30,10 +30,6 @@ from health_risk.core.features.config import (
 
 Columns = dict[str, Column]
 Types = Mapping[str, T.DataType]
-
-
-class DerivationError(HealthRiskError):
-    """A derivation step cannot run on this table (missing column, wrong type, bad lookup)."""
 
 
 def column_types(df: DataFrame) -> Types:
@@ -160,10 +156,7 @@ def _season(types: Types, step: SeasonStep, where: str) -> Columns:
 def _join(df: DataFrame, step: JoinStep, where: str, lookups: Mapping[str, DataFrame]
           ) -> DataFrame:
     if step.table not in lookups:
-        raise DerivationError(
-            f"{where}: join needs the reference table '{step.table}', which is not an input of "
-            f"this study (given: {sorted(lookups)}); map it in feature_engineering/pipeline.py "
-            "LOOKUP_TABLES.")
+        raise step.missing_table(where, lookups)
     lookup = lookups[step.table]
     left_type = _dtype(column_types(df), step.left_on, where)
     lookup_types = column_types(lookup)

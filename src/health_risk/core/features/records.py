@@ -32,11 +32,11 @@ from health_risk.core.contract.records import (
     java_double_text,
     parse_double,
 )
-from health_risk.core.errors import HealthRiskError
 from health_risk.core.features.config import (
     BinStep,
     Code,
     CountEqualStep,
+    DerivationError,
     FeatureEngineeringConfig,
     IndicatorStep,
     JoinStep,
@@ -53,12 +53,6 @@ from health_risk.core.features.config import (
 SPARK_TYPES = {"int": "int", "double": "double", "string": "string", "bool": "boolean"}
 NUMERIC = ("int", "double", "bool")
 INT32 = (-(2 ** 31), 2 ** 31 - 1)
-
-
-class DerivationError(HealthRiskError):
-    """A derivation step cannot run on these records (missing column, wrong type, bad
-    lookup). The Spark engine's ``derivations.DerivationError`` with the same messages; a
-    class of its own because that module imports pyspark (both are ``HealthRiskError``)."""
 
 
 # -- columns ---------------------------------------------------------------------------------
@@ -434,10 +428,7 @@ def _check_lookup(step: JoinStep, where: str, lookups: Mapping[str, pd.DataFrame
                   ) -> pd.DataFrame:
     """The step's reference table, with the columns it names and no repeated key."""
     if step.table not in lookups:
-        raise DerivationError(
-            f"{where}: join needs the reference table '{step.table}', which is not an input of "
-            f"this study (given: {sorted(lookups)}); map it in feature_engineering/pipeline.py "
-            "LOOKUP_TABLES.")
+        raise step.missing_table(where, lookups)
     lookup = lookups[step.table]
     for column in [step.right_on, *step.columns]:
         if column not in lookup.columns:

@@ -59,11 +59,6 @@ class Assembler:
         return matrix if self.factors is None else matrix * self.factors
 
 
-def assemble(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
-    """The feature vectors Spark's preprocessing stages assemble, in float64."""
-    return Assembler(prep)(frame)
-
-
 def _sigmoid(margin: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-margin))
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from health_risk.core.contract.config import IngestionConfig
@@ -110,12 +109,3 @@ class PortableScorer:
                                             is not None else self.estimator.no_reasons())
             request.results.append(result)
         return request
-
-    def scores(self, records: pd.DataFrame) -> np.ndarray:
-        """The scores of records that are all valid (batch comparisons)."""
-        request = self.score(records, explain=False)
-        if request.violations:
-            first = request.violations[0]
-            raise ValueError(f"record {first.record}: field '{first.field}' breaks rule "
-                             f"'{first.rule}'")
-        return np.array([r["score"] for r in request.results])
