@@ -72,13 +72,14 @@ class Suite:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.records: list[dict[str, Any]] = []
+        self.extra_env: dict[str, str] = {}  # e.g. SPARK_DRIVER_MEMORY for the next commands
 
     def env(self, folder: Path) -> dict[str, str]:
         """A run whose data, MLflow store and artifacts all live in ``folder``."""
         return {**os.environ, "HEALTH_RISK_DATA_ROOT": str(folder / "data"),
                 "HEALTH_RISK_MLFLOW_URI": f"sqlite:///{folder / 'mlflow.db'}",
                 "HEALTH_RISK_MLFLOW_ARTIFACTS": str(folder / "mlartifacts"),
-                "PYTHONWARNINGS": "ignore"}
+                "PYTHONWARNINGS": "ignore", **self.extra_env}
 
     def run(self, label: str, argv: list[str], folder: Path) -> CommandResult:
         log = folder / "logs" / f"{len(self.records):02d}-{label.replace(' ', '_')}.log"
@@ -100,7 +101,9 @@ class Suite:
 
 def generate(suite: Suite, folder: Path, rows: int | None) -> None:
     nodes = "make_brfss_survey_xpt,make_saipe_state_table"
-    params = [] if rows is None else ["--params", f"sample_data.brfss.n_rows={rows}"]
+    # One survey year (2023) of ``rows`` respondents, as the suite has always measured.
+    params = ["--params", "sample_data.brfss.years=2023"
+              + ("" if rows is None else f",sample_data.brfss.n_rows={rows}")]
     suite.kedro("generate sample data", folder, "--pipelines", "sample_data", "--nodes", nodes,
                 *params)
 

@@ -1,7 +1,9 @@
 """A fourth study added by configuration alone, for the end-to-end test: one folder in a conf
 environment (registry entry, raw catalog entry, parameter blocks) and a CSV in a shape the
 project has no code for: integer-coded 0/1 and 1-5 survey answers, a binary target with real
-signal, and no id column (the reader's row number becomes the key)."""
+signal, and no id column (the reader's row number becomes the key). Its contract also declares
+an optional question the file does not have (``commute``), with a feature made from it: the run
+drops that feature and says so (issue 25)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ PARAMETERS = {NAME: {
             "age": {"type": "int", "required": True, "range": [18, 90]},
             "high_risk": {"type": "int", "required": True, "nullable": False,
                           "allowed": [0, 1]},
+            # A question later releases ask: optional, absent from this file.
+            "commute": {"type": "int", "allowed": [1, 2, 3]},
         },
     },
     "feature_engineering": {  # target and features
@@ -49,10 +53,12 @@ PARAMETERS = {NAME: {
              "mapping": _yes_no},
             {"step": "bin", "input": "age_band", "output": "age_group", "edges": [3],
              "labels": ["younger", "older"]},
+            {"step": "recode", "input": "commute", "output": "commute_mode",
+             "mapping": {1: "car", 2: "transit", 3: "active"}},
         ],
         "numeric_features": ["age", "sleep_quality", "stress", "diet_quality", "loneliness",
                              "work_strain", "screen_time", "alcohol", "lives_alone"],
-        "categorical_features": ["exercise", "smoker", "age_group"],
+        "categorical_features": ["exercise", "smoker", "age_group", "commute_mode"],
         "subgroup_columns": ["age_group"],
         "leakage_columns": ["high_risk"],
     },

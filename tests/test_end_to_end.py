@@ -136,6 +136,15 @@ def test_sample_data_then_default_run_writes_every_layer_and_mlflow_run(
     assert not {"full_name", "phone_number", "address", "admission_date"} & set(stroke.columns)
     assert spark.read.parquet(
         str(published(data, "02_intermediate/brfss/validated"))).count() == 2000
+    # BRFSS is a folder of two survey years with different variable names (issue 25).
+    years = json.loads(published(
+        data, "08_reporting/brfss/validation_report.json").read_text())["years"]
+    assert sorted(years) == ["2016", "2023"]
+    assert years["2016"]["renamed"]["SEX"] == "sexvar" and years["2023"]["renamed"] == {}
+    assert "_urbstat" in years["2016"]["absent_optional_columns"]
+    assert all(y["accounting_balanced"] and y["rows_read"] == 1000 for y in years.values())
+    spec = json.loads(published(data, "04_feature/brfss/feature_spec.json").read_text())
+    assert [p["feature"] for p in spec["partially_available_features"]] == ["urban_rural"]
 
     import mlflow
 
@@ -267,12 +276,31 @@ def test_a_study_added_by_configuration_alone_runs_ingestion_through_reporting(
     assert section["study"] == fourth.NAME and section["title"].startswith("Wellbeing")
     html = (finished_project / "data" / "08_reporting" / "report.html").read_text()
     assert f'id="study-{fourth.NAME}"' in html
+    # Its optional `commute` question is not in the file: the feature made from it is dropped
+    # before modeling, and the feature report, the model card and MLflow say why.
+    features = json.loads(published(
+        finished_project / "data", f"08_reporting/{fourth.NAME}/feature_report.json").read_text())
+    dropped = features["feature_availability"]["dropped"]
+    assert [d["feature"] for d in dropped] == ["commute_mode"]
+    assert "commute" in dropped[0]["reason"]
+    assert "commute_mode" not in champion.tags["categorical_features"]
+    assert champion.tags["dropped_features"].startswith("commute_mode: sources ['commute']")
+    card = client.download_artifacts(champion.run_id, "modeling/model_card.md")
+    assert "**Dropped** `commute_mode`" in Path(card).read_text()
 
 
 @pytest.mark.slow
 def test_reporting_writes_validated_manifests_charts_and_the_html_report(spark,
                                                                        finished_project):
     reporting = finished_project / "data" / "08_reporting"
+    # BRFSS trends over its two survey years: yearly, pooled and change rows, nationally and
+    # by state, with the published CSV's manifest checked (issue 25).
+    trends = pd.read_csv(reporting / "brfss" / "population" / "trends" / "trend_estimates.csv")
+    national = trends[trends["scope"] == "national"]
+    assert sorted(national.loc[national["kind"] == "yearly", "year"]) == [2016, 2023]
+    change = national[national["kind"] == "change"].iloc[0]
+    assert (change["first_year"], change["last_year"]) == (2016, 2023) and change["se"] > 0
+    assert (trends["kind"] == "pooled").sum() > 1
     aggregates = reporting / "insurance" / "aggregates"
     tables = sorted(p.stem for p in aggregates.glob("*.csv"))
     assert tables == ["charges_by_age", "charges_by_bmi_category", "charges_by_region",
@@ -553,6 +581,8 @@ def _raw_slice(root: Path, study: str) -> list[dict]:
     catalog = StudyConfigLoader(conf_source=str(root / "conf"), env="test",
                                 **CONFIG_LOADER_ARGS)["catalog"]
     source = root / catalog[f"{study}.raw_source@spark"]["filepath"]
+    if source.is_dir():  # a folder of survey years: the latest year is in the contract's names
+        source = max(source.glob("*.XPT"))
     incoming = root / "data" / "01_raw" / study / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     if source.suffix.lower() == ".xpt":

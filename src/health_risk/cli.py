@@ -22,6 +22,7 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 
 from health_risk.core.errors import HealthRiskError
+from health_risk.framework.hooks.spark import settle_early_start, start_early
 from health_risk.spark.mode import ClassicSparkRequired
 
 TRACEBACK_VARIABLE = "HEALTH_RISK_TRACEBACK"
@@ -33,6 +34,15 @@ USER_FIXABLE = (HealthRiskError, ClassicSparkRequired)
 @click.group(name="health_risk")
 def cli() -> None:
     """health-risk's project commands."""
+
+
+def needs_spark(pipelines) -> bool:
+    """Whether a run of ``--pipelines`` (a comma-separated string, a sequence, or nothing for
+    ``__default__``) uses Spark: every pipeline does except ``sample_data``."""
+    if isinstance(pipelines, str):
+        pipelines = pipelines.split(",")
+    names = {str(name).strip() for name in pipelines or [] if str(name).strip()}
+    return not names or names != {"sample_data"}
 
 
 def user_fixable(error: BaseException) -> BaseException | None:
@@ -64,11 +74,15 @@ def error_message(error: BaseException, raised: BaseException) -> str:
     help=kedro_run.help, short_help=kedro_run.short_help)
 @click.pass_context
 def run(ctx: click.Context, verbose: bool, **kwargs):
+    # Any run but the sample generator's (pandas only) uses Spark: start its JVM while Kedro
+    # sets the run up (framework.hooks.spark).
+    start_early(needs_spark(kwargs.get("pipelines")))
     try:
         return ctx.invoke(kedro_run.callback, **kwargs)
     except Exception as raised:
         error = user_fixable(raised)
         if error is None or verbose or os.environ.get(TRACEBACK_VARIABLE, "") not in ("", "0"):
             raise
+        settle_early_start()  # the JVM's start-up lines before the message, not after it
         click.secho(error_message(error, raised), fg="red", err=True)
         ctx.exit(1)

@@ -140,3 +140,77 @@ def test_reads_through_fsspec_and_stages_where_spark_reads(spark, tmp_path):
 def test_a_scheme_without_its_fsspec_package_is_a_clear_error():
     with pytest.raises(DatasetError, match=r"no fsspec filesystem for 'nosuchfs://'"):
         SasXportDataset(filepath="nosuchfs://bucket/LLCP2023.XPT")
+
+
+# -- a folder of yearly files -----------------------------------------------------------------
+def _year(year, n, late=0, **extra):
+    """A small survey year: IYEAR is the year, or the next for the last ``late`` rows."""
+    frame = _survey(n).assign(IYEAR=[str(year + (i >= n - late)) for i in range(n)],
+                              SEQNO=[f"{year}{i:06d}" for i in range(n)])
+    return frame.assign(**extra)
+
+
+def _folder(tmp_path, **kwargs):
+    return SasXportDataset(filepath=str(tmp_path / "brfss"),
+                           staging_path=str(tmp_path / "staging"), **kwargs)
+
+
+def test_a_folder_is_one_source_with_each_files_survey_year_and_variables(spark, tmp_path):
+    from health_risk.datasets.lineage import parts_of, sources_of
+
+    dataset = _folder(tmp_path)
+    (tmp_path / "brfss").mkdir()
+    dataset.save({"old_name.XPT": _year(2016, 6, late=2, SEX=1.0),
+                  "LLCP2023.XPT": _year(2023, 5, SEXVAR=2.0)})
+    (tmp_path / "brfss" / "incoming").mkdir()  # a sub-folder is not a year
+    df = dataset.load()
+    rows = df.toPandas()
+    # The year comes from the rows' interview years (most common), not from the file name.
+    assert rows.groupby("_survey_year").size().to_dict() == {2016: 6, 2023: 5}
+    assert rows.loc[rows["_survey_year"] == 2016, "SEXVAR"].isna().all()
+    assert rows.loc[rows["_survey_year"] == 2023, "SEX"].isna().all()
+    parts = {p["year"]: p for p in parts_of(df)}
+    assert "SEX" in parts[2016]["columns"] and "SEX" not in parts[2023]["columns"]
+    assert parts[2016]["file"].endswith("old_name.XPT") and parts[2016]["rows"] == 6
+    assert sorted(sources_of(df)) == sorted(p["file"] for p in parts.values())
+    # Each year is staged on its own: a new year does not convert the others again.
+    marker = tmp_path / "staging" / "LLCP2023.XPT" / "_SOURCE.json"
+    stamp = marker.stat().st_mtime_ns
+    dataset.describe_parts()
+    _folder(tmp_path).load()
+    assert marker.stat().st_mtime_ns == stamp
+
+
+def test_a_folder_save_replaces_the_years_of_an_earlier_save(tmp_path):
+    dataset = _folder(tmp_path)
+    dataset.save({"LLCP2016.XPT": _year(2016, 3), "LLCP2023.XPT": _year(2023, 3)})
+    dataset.save({"LLCP2023.XPT": _year(2023, 4)})
+    assert sorted(p.name for p in (tmp_path / "brfss").iterdir()) == ["LLCP2023.XPT"]
+    with pytest.raises(DatasetError, match="mapping, one entry per year"):
+        dataset.save(_year(2023, 4))
+
+
+def test_two_files_of_one_year_are_refused_naming_both(spark, tmp_path):
+    dataset = _folder(tmp_path)
+    dataset.save({"LLCP2023.XPT": _year(2023, 3), "copy.XPT": _year(2023, 3)})
+    with pytest.raises(DatasetError, match=r"2023: \['LLCP2023.XPT', 'copy.XPT'\].*one_file_per"):
+        dataset.load()
+
+
+def test_a_file_without_interview_years_in_a_folder_is_refused(spark, tmp_path):
+    dataset = _folder(tmp_path)
+    dataset.save({"LLCP2023.XPT": _year(2023, 3), "other.XPT": _survey(3)})
+    with pytest.raises(DatasetError, match=r"\['other.XPT'\] have no IYEAR.*survey_year"):
+        dataset.load()
+
+
+def test_describe_parts_reads_headers_and_first_rows_only(tmp_path):
+    dataset = _folder(tmp_path)
+    dataset.save({"LLCP2016.XPT": _year(2016, 4, SEX=1.0)})
+    with zipfile.ZipFile(tmp_path / "brfss" / "LLCP2023XPT.zip", "w") as archive:
+        SasXportDataset(filepath=str(tmp_path / "plain.XPT")).save(_year(2023, 4))
+        archive.write(tmp_path / "plain.XPT", arcname="LLCP2023.XPT ")
+    described = {p["year"]: p for p in dataset.describe_parts()}
+    assert sorted(described) == [2016, 2023]
+    assert "SEX" in described[2016]["columns"] and "SEX" not in described[2023]["columns"]
+    assert not (tmp_path / "staging").exists()  # nothing converted

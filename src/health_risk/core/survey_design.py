@@ -172,3 +172,20 @@ def nchs_reliability(p, ci_low, ci_high, effective_n, df) -> pd.DataFrame:
         flags.append(SUPPRESS if suppress else REVIEW if review else RELIABLE)
         reasons.append("; ".join(suppress + review))
     return pd.DataFrame({"reliability": flags, "reliability_reason": reasons}, index=index)
+
+
+def published_interval(p, se, n, df, level: float = LEVEL) -> pd.DataFrame:
+    """What a published proportion carries beside its standard error: the Korn-Graubard
+    interval (``ci_low``, ``ci_high``), the effective sample size (``effective_n``) and the
+    NCHS flag (``reliability``, ``reliability_reason``), element by element. ``se`` is the
+    (design-based) standard error, ``n`` the respondents and ``df`` the degrees of freedom (PSUs
+    minus strata with a respondent; ``n - 1`` without a design). The index of ``p`` when it
+    is a Series."""
+    index = p.index if isinstance(p, pd.Series) else None
+    kg = korn_graubard(_array(p), _array(se) ** 2, n, df, level=level)
+    flags = nchs_reliability(_array(p), kg["ci_low"], kg["ci_high"], kg["effective_n"], df)
+    return pd.DataFrame({"ci_low": kg["ci_low"].to_numpy(), "ci_high": kg["ci_high"].to_numpy(),
+                         "effective_n": kg["effective_n"].to_numpy(),
+                         "reliability": flags["reliability"].to_numpy(),
+                         "reliability_reason": flags["reliability_reason"].to_numpy()},
+                        index=index)

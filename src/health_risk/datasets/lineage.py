@@ -2,7 +2,9 @@
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
-LINEAGE_COLUMNS = (SOURCE_FILE, SOURCE_ROW)
+# The survey year of the file a row came from (yearly sources: a folder of BRFSS years).
+SURVEY_YEAR = "_survey_year"
+LINEAGE_COLUMNS = (SOURCE_FILE, SOURCE_ROW, SURVEY_YEAR)
 # A CSV record whose field count differs from the header, as read (null for a good record).
 MALFORMED_RECORD = "_malformed_record"
 # Column metadata key on SOURCE_FILE naming the file, table or query a frame was read from: it
@@ -45,6 +47,38 @@ def tag_source(df, source: str, skipped: dict[str, int] | None = None):
     return df.withMetadata(SOURCE_FILE, metadata)
 
 
+# Metadata key: the parts a source is the union of (a folder of yearly files), each
+# {file, year, rows, columns}: which variables each year's file holds, before anything runs.
+PARTS_METADATA = "health_risk.parts"
+FILES_METADATA = "health_risk.files"  # the parts' files, once their variables are normalised
+
+
+def tag_parts(df, source: str, parts: list[dict]):
+    """Name the source and record its parts in the metadata of ``_source_file``."""
+    metadata = {SOURCE_METADATA: source, PARTS_METADATA: parts}
+    return df.withMetadata(SOURCE_FILE, metadata)
+
+
+def without_parts(df):
+    """``df`` whose ``_source_file`` no longer lists the parts' variables: once a frame is
+    normalised its columns are the contract's, not any file's (a second normalisation, as
+    batch inference does, must not map them again)."""
+    if SOURCE_FILE not in df.columns:
+        return df
+    metadata = dict(df.schema[SOURCE_FILE].metadata)
+    parts = metadata.pop(PARTS_METADATA, None)
+    if parts is None:
+        return df
+    return df.withMetadata(SOURCE_FILE, {**metadata, FILES_METADATA: [p["file"] for p in parts]})
+
+
+def parts_of(df) -> list[dict]:
+    """The parts recorded by ``tag_parts`` (empty for a source read whole)."""
+    if SOURCE_FILE not in df.columns:
+        return []
+    return list(df.schema[SOURCE_FILE].metadata.get(PARTS_METADATA) or [])
+
+
 def skipped_records(df) -> dict[str, int]:
     if SOURCE_FILE not in df.columns:
         return {}
@@ -56,6 +90,12 @@ def sources_of(df, limit: int = 20) -> list[str]:
     ``_source_file`` values (batches carry one per batch); empty when neither is known."""
     if SOURCE_FILE not in df.columns:
         return []
+    parts = parts_of(df)
+    if parts:
+        return [part["file"] for part in parts][:limit]
+    files = df.schema[SOURCE_FILE].metadata.get(FILES_METADATA)
+    if files:
+        return list(files)[:limit]
     tagged = df.schema[SOURCE_FILE].metadata.get(SOURCE_METADATA)
     if tagged:
         return [tagged]

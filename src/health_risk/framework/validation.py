@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from health_risk.core.contract.config import IngestionConfig
+from health_risk.core.contract.years import part_columns, require_columns, unused_renames
 from health_risk.core.errors import ParameterError, validation_problems
 from health_risk.core.features.config import FeatureEngineeringConfig
 from health_risk.core.modeling_config import ModelingConfig
@@ -117,6 +118,37 @@ def validate_wiring(registry: StudyRegistry, catalog) -> None:
                 f"Study '{study.name}' is registered for ingestion but the catalog has no "
                 f"'{name}' entry (rule: raw_source); add it to "
                 f"conf/<env>/studies/{study.name}/catalog.yml (see docs/adding-a-study.md).")
+
+
+def check_raw_sources(pipeline, catalog, params: Mapping[str, Any]) -> dict[str, list[dict]]:
+    """Before the run, in seconds: every raw source the run ingests that can describe its
+    parts from their headers (``describe_parts``: a BRFSS file or folder of years) has, in each
+    part, every required column of its contract after that year's renames. A part without one
+    stops the run here, naming file, year and column, not after minutes of conversion.
+
+    Returns ``{study: [{file, year, absent_optional_columns, renames_not_in_file}]}`` for the
+    log; a source that does not exist yet (the sample generator writes it in the same run) or
+    cannot describe itself is left to ingestion."""
+    found: dict[str, list[dict]] = {}
+    raw_sources = sorted({name for node in pipeline.nodes for name in node.inputs
+                          if name.endswith(".raw_source@spark")})
+    for name in raw_sources:
+        study = name.split(".")[0]
+        block = (params.get(study) or {}).get("ingestion")
+        dataset = catalog.get(name)
+        if block is None or not hasattr(dataset, "describe_parts"):
+            continue
+        config = IngestionConfig.model_validate(block)
+        described = []
+        for part in dataset.describe_parts():
+            columns = part_columns(part, config)
+            require_columns(part, columns, config)
+            described.append({"file": part["file"], "year": part.get("year"),
+                              "absent_optional_columns": [c for c in config.columns
+                                                          if c not in columns],
+                              "renames_not_in_file": unused_renames(part, config)})
+        found[study] = described
+    return found
 
 
 def _check(key: str, model: type[BaseModel], value: Any) -> BaseModel:

@@ -338,12 +338,25 @@ def test_pruning_off_keeps_everything_on_keeps_top_k_or_above_threshold(selectio
     assert ranking["kept"].all()
     assert spec == {"task": "classification", "id_column": "id", "label_column": "label",
                     "weight_column": None, "numeric_features": ["signal"],
-                    "categorical_features": ["holdout_copy"], "subgroup_columns": []}
+                    "categorical_features": ["holdout_copy"], "subgroup_columns": [],
+                    "dropped_features": [], "partially_available_features": []}
     _, top1 = rank_features(features, _selection_params(prune=True, top_k=1), SPLIT_PARAMS)
     assert top1["numeric_features"] == ["signal"] and top1["categorical_features"] == []
     ranking, floor = rank_features(
         features, _selection_params(prune=True, min_mutual_information=0.1), SPLIT_PARAMS)
     assert floor["categorical_features"] == [] and ranking["kept"].tolist() == [True, False]
+
+
+def test_a_feature_whose_source_no_year_has_is_left_out_of_the_spec_with_the_reason(
+        selection_frame):
+    features, _ = selection_frame
+    report = {"years": {"2016": {"absent_optional_columns": ["holdout_copy"]},
+                        "2017": {"absent_optional_columns": ["holdout_copy"]}}}
+    ranking, spec = rank_features(features, _selection_params(), SPLIT_PARAMS, report)
+    assert ranking["feature"].tolist() == ["signal"]
+    assert spec["categorical_features"] == [] and spec["numeric_features"] == ["signal"]
+    assert [d["feature"] for d in spec["dropped_features"]] == ["holdout_copy"]
+    assert "absent from every year's file (2016, 2017)" in spec["dropped_features"][0]["reason"]
 
 
 # --- configuration -------------------------------------------------------------------------------

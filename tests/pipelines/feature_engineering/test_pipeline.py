@@ -18,6 +18,9 @@ OUTPUTS = ("primary", "features", "feature_ranking", "feature_spec", "feature_re
 
 
 STUDIES = studies_running("feature_engineering")
+# BRFSS as two survey years, the older one without _URBSTAT (urban_rural's source).
+VALIDATION_REPORTS = {"brfss": {"years": {"2016": {"absent_optional_columns": ["_urbstat"]},
+                                          "2023": {"absent_optional_columns": []}}}}
 
 
 class KeptDataset(MemoryDataset):
@@ -128,6 +131,8 @@ def run(spark):
         datasets[f"{study}.validated"] = MemoryDataset(inputs[study], copy_mode="assign")
         for block in ("feature_engineering", "split"):
             datasets[f"params:{study}.{block}"] = MemoryDataset(params[study][block])
+        # The ingestion report says which columns each year's file lacked.
+        datasets[f"{study}.validation_report"] = MemoryDataset(VALIDATION_REPORTS.get(study, {}))
         for name in OUTPUTS:
             datasets[f"{study}.{name}"] = KeptDataset(copy_mode="assign")
     catalog = DataCatalog(datasets=datasets)
@@ -214,6 +219,9 @@ def test_spec_ranking_and_primary_layer(run):
             "numeric_features": config["numeric_features"],  # pruning is off by default
             "categorical_features": config["categorical_features"],
             "subgroup_columns": config["subgroup_columns"],
+            "dropped_features": [],
+            "partially_available_features": out[study]["feature_spec"][
+                "partially_available_features"],
         }
         ranking = out[study]["feature_ranking"]
         assert ranking.columns.tolist() == ["feature", "kind", "mutual_information", "rank",
@@ -222,6 +230,10 @@ def test_spec_ranking_and_primary_layer(run):
                                                     + config["categorical_features"])
         assert ranking["rank"].tolist() == list(range(1, len(ranking) + 1))
         assert ranking["mutual_information"].is_monotonic_decreasing
+    assert [(p["feature"], p["absent_in"]) for p in
+            out["brfss"]["feature_spec"]["partially_available_features"]] == [
+        ("urban_rural", {"_urbstat": ["2016"]})]
+    assert out["stroke"]["feature_spec"]["partially_available_features"] == []
     assert {"_state", "survey_weight", "label", "sex", "age_group"} <= out["brfss"]["primary"]
     assert {"region", "bmi_category", "age", "sex", "smoker",
             "charges"} <= out["insurance"]["primary"]

@@ -10,14 +10,14 @@ from health_risk.pipelines.modeling.model_card import build_model_card, summaris
 from .toy_features import feature_spec, modeling_params
 
 
-def _card(validation_report: dict, feature_report: dict) -> str:
+def _card(validation_report: dict, feature_report: dict, **spec) -> str:
     return build_model_card(
         {"model_name": "health_risk_toy", "version": "2", "run_id": "r1"},
         {"alias": "challenger", "reasons": ["does not beat champion v1"]},
         {"task": "classification", "test": {"roc_auc": 0.81, "rows": 400.0,
                                             "positive_rate": 0.05},
          "test_intervals": {"roc_auc": {"low": 0.75, "high": 0.86}}},
-        feature_spec("classification"),
+        {**feature_spec("classification"), **spec},
         pd.DataFrame({"group": ["sex=F"], "rows": [200], "roc_auc": [0.8]}),
         summarise_data_provenance(validation_report, feature_report),
         {"performed": False, "reason": "large study"},
@@ -44,3 +44,15 @@ def test_reports_without_the_facts_give_a_card_that_says_so():
     assert "- Source: not recorded" in card
     assert "- Rows read at ingestion: n/a, quarantined: n/a (checked n/a)" in card
     assert "rows were not modelled" not in card
+
+
+def test_the_card_names_features_dropped_or_missing_by_design_in_some_years():
+    card = _card({}, {}, dropped_features=[
+        {"feature": "urban_rural", "sources": ["_urbstat"],
+         "reason": "sources ['_urbstat'] are absent from every year's file (2016)"}],
+        partially_available_features=[
+            {"feature": "insured", "kind": "categorical", "absent_in": {"_hlthpl1": ["2016"]},
+             "treatment": "a level of its own"}])
+    assert ("- **Dropped** `urban_rural`: sources ['_urbstat'] are absent from every year's "
+            "file (2016)") in card
+    assert "- Missing by design in 2016: `insured` (categorical; a level of its own)" in card

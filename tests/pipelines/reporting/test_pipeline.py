@@ -29,6 +29,18 @@ def test_each_study_gets_a_report_section_and_population_studies_their_estimates
     assert population, "the committed registry has a study with population estimates"
     assert {n for n in names if n.endswith("estimate_area_prevalence")} == {
         f"{s.name}.estimate_area_prevalence" for s in population}
+    # Trends: the table, its manifest and check, the chart, and the part of the population
+    # section they make, each a dataset edge inside the study's namespace.
+    nodes = {node.name: node for node in pipeline.nodes}
+    for study in (s.name for s in population):
+        assert {f"{study}.{name}" for name in ("estimate_trends", "write_trend_manifest",
+                                               "validate_trend_manifest", "plot_trends",
+                                               "build_trend_group")} <= names
+        assert f"{study}.primary" in nodes[f"{study}.estimate_trends"].inputs
+        assert nodes[f"{study}.build_trend_group"].inputs[:3] == [
+            f"{study}.trend_estimates", f"{study}.trend_chart",
+            f"{study}.trend_manifest_validation"]
+        assert f"{study}.section_trends" in nodes[f"{study}.build_population_section"].inputs
     render = next(node for node in pipeline.nodes if node.name == "render_html_report")
     sections = section_names(registry)
     assert render.inputs == ["params:report", *sections]

@@ -334,3 +334,37 @@ def test_an_other_question_may_not_reuse_a_modelled_name(spec):
     clash = {**spec, "other_questions": {"GENHLTH": {1: 1, "blank": 1}}}
     with pytest.raises(ValueError, match="GENHLTH"):
         generate_brfss_survey(50, SEED, YEAR, clash)
+
+
+# ---------------------------------------------------------------------------------------------
+# Yearly files: each year in its own layout
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_year_with_a_layout_gets_its_names_codes_and_gaps(spec, survey):
+    from health_risk.pipelines.sample_data.brfss_generator import in_year_layout
+
+    layout = spec["file_layouts"][2016]
+    old = in_year_layout(survey, 2016, spec)
+    assert not set(layout["absent"]) & set(old.columns)
+    assert {"SEX", "HLTHPLN1", "INCOME2"} <= set(old.columns)
+    assert not {"SEXVAR", "_HLTHPL1", "INCOME3"} & set(old.columns)
+    # The 2023 income brackets 9-11 are 2016's 8 ($75,000+); _HLTHPL1's 9 is HLTHPLN1's 7.
+    assert set(old["INCOME2"].dropna()) <= {1, 2, 3, 4, 5, 6, 7, 8, 77, 99}
+    assert (old["INCOME2"] == 8).sum() == survey["INCOME3"].isin([8, 9, 10, 11]).sum()
+    assert (old["HLTHPLN1"] == 7).sum() == (survey["_HLTHPL1"] == 9).sum() > 0
+    assert in_year_layout(survey, 2023, spec) is survey  # no layout: the 2023 names
+
+
+def test_the_sample_writes_one_file_per_year_each_with_its_own_draws(spec):
+    from health_risk.pipelines.sample_data.nodes import make_brfss_survey
+
+    made = make_brfss_survey({"brfss": {"n_rows": 300, "years": [2023, 2016]}}, spec)
+    assert list(made) == ["LLCP2016.XPT", "LLCP2023.XPT"]
+    files = {name: make() for name, make in made.items()}  # each year made when written
+    assert (files["LLCP2016.XPT"]["IYEAR"].mode()[0], files["LLCP2023.XPT"]["IYEAR"].mode()[0]) \
+        == ("2016", "2023")
+    assert "SEX" in files["LLCP2016.XPT"] and "SEXVAR" in files["LLCP2023.XPT"]
+    assert not files["LLCP2016.XPT"]["_LLCPWT"].equals(files["LLCP2023.XPT"]["_LLCPWT"])
+    one = make_brfss_survey({"brfss": {"n_rows": 300}}, spec)
+    assert list(one) == ["LLCP2023.XPT"]  # `year` alone: one file, as before

@@ -50,13 +50,41 @@ class ColumnRule(StrictModel):
         return self
 
 
+class YearRules(StrictModel):
+    """How one survey year's file differs from the contract: its names and its codes.
+
+    ``rename`` maps that year's variable names onto the contract's columns (BRFSS 2016 ``SEX``
+    -> ``sexvar``); ``recode`` maps that year's codes of a (contract) column onto the
+    contract's codes (2016 ``HLTHPLN1`` 7 "don't know" -> ``_hlthpl1``'s 9), applied before the
+    column is decoded; a code mapped to null is "not comparable" (null, counted as missing).
+    A column neither renamed nor present in the year's file is a question that year did not
+    ask: null in its rows, listed per year in the validation report."""
+
+    rename: dict[str, str] = Field(default_factory=dict)
+    recode: dict[str, dict[Code, Code | None]] = Field(default_factory=dict)
+
+    @field_validator("rename", mode="before")
+    @classmethod
+    def _normalise_rename(cls, value):
+        return {normalise_name(k): normalise_name(v) for k, v in dict(value or {}).items()}
+
+    @field_validator("recode", mode="before")
+    @classmethod
+    def _normalise_recode(cls, value):
+        return {normalise_name(k): v for k, v in dict(value or {}).items()}
+
+
 class IngestionConfig(StrictModel):
     """The ingestion contract of one study's raw table."""
 
     study: str
     columns: dict[str, ColumnRule]
-    # Source names that differ between releases, e.g. BRFSS 2024 PRIMINS2 -> primins1.
+    # Source names that differ between releases, e.g. BRFSS 2024 PRIMINS2 -> primins1 (every
+    # year of a folder source; a year's own `years.<year>.rename` wins).
     rename: dict[str, str] = Field(default_factory=dict)
+    # Per survey year (a folder of yearly files, the year read from each file): its renames
+    # and recodes onto this contract.
+    years: dict[int, YearRules] = Field(default_factory=dict)
     personal_columns: list[str] = Field(default_factory=list)
     # Keys that must not repeat: a column, or a list of columns forming one key (BRFSS SEQNO is
     # numbered within each state, so its key is [_state, seqno]).
@@ -111,7 +139,22 @@ class IngestionConfig(StrictModel):
         clash = [c for c in self.personal_columns if c in self.columns]
         if clash:
             raise ValueError(f"personal columns {clash} must not be declared as kept columns")
+        for year, rules in self.years.items():
+            unknown = sorted({*rules.rename.values(), *rules.recode} - set(self.columns))
+            if unknown:
+                raise ValueError(f"years.{year}: {unknown} are not declared under columns "
+                                 "(rename and recode map onto the contract's columns)")
         return self
+
+    def renames_for(self, year: int | None) -> dict[str, str]:
+        """Source name -> contract column for a part of ``year`` (every year's ``rename``,
+        then the year's own)."""
+        rules = self.years.get(year) if year is not None else None
+        return {**self.rename, **(rules.rename if rules else {})}
+
+    def recodes_for(self, year: int | None) -> dict[str, dict]:
+        rules = self.years.get(year) if year is not None else None
+        return dict(rules.recode) if rules else {}
 
     @property
     def required_columns(self) -> list[str]:

@@ -35,7 +35,7 @@ from health_risk.core.errors import DataQualityError
 UNICODE_REPLACEMENT = "\ufffd"  # what a non-UTF-8 byte becomes when read as UTF-8
 # Reader columns a Spark source carries (``datasets.lineage``): never record fields. Named here
 # because importing ``health_risk.datasets`` imports pyspark; a test holds them equal.
-PASSED_THROUGH = ("_source_file", "_source_row", "_malformed_record")
+PASSED_THROUGH = ("_source_file", "_source_row", "_survey_year", "_malformed_record")
 # The order Spark lists a column's reasons in (``decode_column``); "required" is this engine's.
 RANK = {"required": 0, "encoding": 1, "type": 2, "type:int": 3, "range": 4,
         "allowed_values": 5, "pattern": 6, "not_null": 7}

@@ -16,15 +16,19 @@ from pyspark.sql import functions as F
 
 from health_risk.core.contract.config import IngestionConfig, normalise_name
 from health_risk.core.contract.rules import decode_column, reason, reason_sql
+from health_risk.core.contract.years import part_columns, require_columns, unused_renames
 from health_risk.core.errors import DataQualityError
 from health_risk.datasets.lineage import (
     LINEAGE_COLUMNS,
     MALFORMED_RECORD,
     SOURCE_FILE,
     SOURCE_ROW,
+    SURVEY_YEAR,
+    parts_of,
     source_label,
+    without_parts,
 )
-from health_risk.spark.sql import sql_name, sql_text
+from health_risk.spark.sql import sql_double, sql_name, sql_text
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +49,15 @@ def _source_of(df: DataFrame) -> str:
 def normalise_columns(raw: DataFrame, params: dict[str, Any]) -> tuple[DataFrame, dict]:
     """Normalise headers, apply per-release renames, drop personal identifiers and
     undeclared columns, and fail naming file and column when a required column is missing.
+
+    A source of yearly parts (``datasets.lineage.parts_of``: a folder of BRFSS years) is
+    normalised part by part: each year's names and codes (``years.<year>``) onto the contract,
+    and a column a year's file lacks is null in that year's rows and listed under the year.
     """
     config = IngestionConfig.model_validate(params)
+    parts = parts_of(raw)
+    if parts and SURVEY_YEAR in raw.columns:
+        return _normalise_parts(raw, parts, config)
     renamed = {c: config.rename.get(normalise_name(c), normalise_name(c))
                for c in raw.columns if c not in PASSED_THROUGH}
     clashes = sorted({n for n in renamed.values() if list(renamed.values()).count(n) > 1})
@@ -85,6 +96,98 @@ def normalise_columns(raw: DataFrame, params: dict[str, Any]) -> tuple[DataFrame
     if personal:
         logger.info("%s: dropped personal identifier columns %s", config.study, personal)
     return df, audit
+
+
+def _recoded(value: str, recode: dict) -> str:
+    """SQL: ``value`` with a year's codes replaced by the contract's (compared as numbers when
+    both are numbers, as text otherwise: XPT numerics are doubles, character values text)."""
+    def literal(code):
+        return "NULL" if code is None else (sql_text(code) if isinstance(code, str)
+                                            else sql_double(code))
+    whens = []
+    for code, target in recode.items():
+        if isinstance(code, str):
+            test = f"CAST({value} AS STRING) = {sql_text(code)}"
+        else:
+            test = f"try_cast({value} AS DOUBLE) = {sql_double(code)}"
+        new = literal(target)
+        whens.append(f"WHEN {test} THEN CAST({new} AS STRING)")
+    return f"(CASE {' '.join(whens)} ELSE CAST({value} AS STRING) END)"
+
+
+def _normalise_parts(raw: DataFrame, parts: list[dict], config: IngestionConfig
+                     ) -> tuple[DataFrame, dict]:
+    """``normalise_columns`` for a source of yearly parts: one projection over the union,
+    each contract column taken, per year, from that year's variable (renamed, recoded)."""
+    by_part = [(part, part_columns(part, config)) for part in parts]
+    for part, columns in by_part:
+        require_columns(part, columns, config)
+    dtypes = dict(raw.dtypes)
+    projection, years = [], {}
+    for name in config.columns:
+        branches, kinds = [], set()
+        for part, columns in by_part:
+            source = columns.get(name)
+            if source is None and name == config.row_number_key:
+                source = SOURCE_ROW  # no id in this copy: the reader's row number is its key
+            if source is not None:
+                branches.append((part["year"], source,
+                                 config.recodes_for(part["year"]).get(name)))
+                kinds.add("string" if dtypes[source] == "string" or branches[-1][2]
+                          else dtypes[source])
+        projection.append(f"{_part_expression(branches, kinds, len(by_part))} AS "
+                          f"{sql_name(name)}")
+    for part, columns in by_part:
+        renamed = {s: n for n, s in columns.items() if normalise_name(s) != n}
+        years[str(part["year"])] = {
+            "file": part["file"],
+            "rows": part["rows"],
+            "renamed": renamed,
+            "recoded": sorted(c for c in config.recodes_for(part["year"]) if c in columns),
+            "renames_not_in_file": unused_renames(part, config),
+            "absent_optional_columns": [c for c in config.columns if c not in columns
+                                        and c != config.row_number_key],
+        }
+    present_anywhere = {n for _, columns in by_part for n in columns}
+    personal = sorted(present_anywhere & set(config.personal_columns))
+    undeclared = sorted(present_anywhere - set(config.columns) - set(config.personal_columns))
+    if personal:
+        logger.info("%s: dropped personal identifier columns %s", config.study, personal)
+    df = without_parts(raw.selectExpr(*projection,
+                                      *[sql_name(c) for c in PASSED_THROUGH if c in raw.columns]))
+    keyed_by_row = bool(config.row_number_key) and any(
+        config.row_number_key not in columns for _, columns in by_part)
+    audit = {
+        "key_from_row_number": config.row_number_key if keyed_by_row else None,
+        "dropped_personal_columns": personal,
+        "dropped_undeclared_columns": undeclared,
+        # Absent from every year's file; per year: `years.<year>.absent_optional_columns`.
+        "absent_optional_columns": [c for c in config.columns if c not in present_anywhere],
+        "years": years,
+    }
+    return df, audit
+
+
+def _part_expression(branches: list[tuple[int, str, dict | None]], kinds: set[str],
+                     n_parts: int) -> str:
+    """SQL of one contract column over the union: the same variable in every part is read as
+    it is; otherwise a CASE on the survey year picks each year's (recoded) variable, as text
+    when the years' types differ (the contract decodes text)."""
+    if not branches:
+        return "CAST(NULL AS STRING)"
+    as_text = len(kinds) > 1
+
+    def value(source: str, recode: dict | None) -> str:
+        column = sql_name(source)
+        if recode:
+            return _recoded(column, recode)
+        return f"CAST({column} AS STRING)" if as_text else column
+    sources = {source for _, source, _ in branches}
+    if len(branches) == n_parts and len(sources) == 1 and not any(r for *_, r in branches):
+        return sql_name(branches[0][1])
+    whens = " ".join(f"WHEN {sql_name(SURVEY_YEAR)} = {int(year)} THEN {value(source, recode)}"
+                     for year, source, recode in branches)
+    return f"(CASE {whens} END)"
 
 
 def flag_invalid_rows(normalised: DataFrame, params: dict[str, Any]) -> DataFrame:

@@ -205,8 +205,8 @@ class JoinStep(_Step):
         """The error when the study's inputs lack the reference table (both engines)."""
         return DerivationError(
             f"{where}: join needs the reference table '{self.table}', which is not an input of "
-            f"this study (given: {sorted(given)}); map it in feature_engineering/pipeline.py "
-            "LOOKUP_TABLES.")
+            f"this study (given: {sorted(given)}); list it under `references` in the study's "
+            "registry entry (conf/<env>/studies/<study>/study.yml).")
 
     def lineage(self) -> dict[str, list[str]]:
         return {out: [self.left_on] for out in [*self.columns.values(), self.flag]}

@@ -8,6 +8,7 @@ first, whatever this list says), is disabled as a plugin and placed here explici
 """
 
 from health_risk.framework.hooks.kedro_mlflow import KedroMlflowHook
+from health_risk.framework.hooks.node_timing import NodeTimingHooks
 from health_risk.framework.hooks.publication import PublicationHooks
 from health_risk.framework.hooks.run_lock import RunLockHooks
 from health_risk.framework.hooks.run_termination import RunTerminationHooks
@@ -29,14 +30,16 @@ RUN_ORDER = (
     KedroMlflowHook(),
     # Hands the run's config loader to pipeline registration (--env, --conf-source).
     StudyRegistryHooks(),
-    # Parameter blocks and the study registry agree, before the JVM starts (seconds).
+    # Parameter blocks and the study registry agree, and every raw file the run ingests has its
+    # required columns (from its header), before any dataset is read (seconds).
     ParameterValidationHooks(),
     # One run per study: locks <data_root>/.locks/<study>.lock for each study of the run's
-    # nodes, or refuses the run naming the one holding it, before the JVM starts and any
+    # nodes, or refuses the run naming the one holding it, before any dataset is read and any
     # dataset is written (released by RunLockReleaseHooks, last).
     _RUN_LOCK,
-    # Reads spark.yml at context creation; refuses classic-only nodes over Spark Connect and
-    # starts the session before the first dataset loads.
+    # Reads spark.yml at context creation (and, for `kedro run`, starts the JVM then, in a
+    # thread); refuses classic-only nodes over Spark Connect and has the session ready before
+    # the first dataset loads.
     SparkHooks(),
     # Candidates' hyper-parameter values against the estimators' validators (needs the JVM).
     HyperparameterValidationHooks(),
@@ -45,6 +48,8 @@ RUN_ORDER = (
     # Each study's nodes log into the study's own MLflow run, inside the run kedro-mlflow
     # re-opened for the node.
     StudyRunHooks(),
+    # Seconds per node (loads, function, saves) and between nodes; a summary when it ends.
+    NodeTimingHooks(),
     # Publications a run saved only in part (--nodes) are switched when the run has finished;
     # a failed run's are not, and it says which outputs it leaves unpublished.
     PublicationHooks(),

@@ -1,5 +1,6 @@
-"""Checks before any node runs: parameter blocks (before the JVM starts) and the candidates'
-hyper-parameter values against their estimators' own validators (after it has)."""
+"""Checks before any node runs: parameter blocks and raw-file headers (before any dataset is
+read) and the candidates' hyper-parameter values against their estimators' own validators
+(once the Spark session exists)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from health_risk.core.modeling_config import ModelingConfig
 from health_risk.datasets.lineage import get_spark
 from health_risk.framework.config_loader import active_registry
 from health_risk.framework.hooks.mlflow_runs import fail_mlflow_runs
-from health_risk.framework.validation import validate_parameters, validate_wiring
+from health_risk.framework.validation import (
+    check_raw_sources,
+    validate_parameters,
+    validate_wiring,
+)
 from health_risk.pipelines.modeling.hyperparameters import check_hyperparameters
 from health_risk.spark.mode import FITS_CANDIDATES, is_connect
 
@@ -20,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 class ParameterValidationHooks:
     """Fail before the run when a parameter block (conf or ``--params``) is invalid, when the
-    registry and the parameter blocks disagree, or when a study's raw source is not in the
-    catalog."""
+    registry and the parameter blocks disagree, when a study's raw source is not in the
+    catalog, or when a raw file the run ingests lacks a required column (from its header)."""
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
@@ -30,10 +35,20 @@ class ParameterValidationHooks:
             registry = active_registry()
             checked = validate_parameters(params, registry)
             validate_wiring(registry, catalog)
+            sources = check_raw_sources(pipeline, catalog, params)
         except Exception:
             fail_mlflow_runs()
             raise
         logger.info("Validated parameter blocks: %s", ", ".join(checked) or "none")
+        for study, parts in sources.items():
+            for part in parts:
+                logger.info("%s: %s (survey year %s) has every required column; optional "
+                            "columns it lacks: %s", study, part["file"], part["year"],
+                            part["absent_optional_columns"] or "none")
+                if part["renames_not_in_file"]:
+                    logger.warning("%s: %s (survey year %s) has no variable %s that "
+                                   "ingestion.years.%s.rename maps", study, part["file"],
+                                   part["year"], part["renames_not_in_file"], part["year"])
 
 
 class HyperparameterValidationHooks:

@@ -16,6 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.core.columns import EXCLUDED_REASON, ID, LABEL, SPLIT, WEIGHT
+from health_risk.core.features.availability import feature_availability
 from health_risk.core.features.config import FeatureEngineeringConfig, JoinStep
 from health_risk.core.features.derivations import (
     DerivationError,
@@ -76,8 +77,11 @@ def _unmatched(step: JoinStep, groups: list[dict[str, Any]], study: str) -> dict
 
 
 def build_feature_report(primary: DataFrame, features: DataFrame,
-                         params: dict[str, Any]) -> dict[str, Any]:
-    """Rows in / out, excluded rows per reason, unmatched joins per key, nulls per column.
+                         params: dict[str, Any], validation_report: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
+    """Rows in / out, excluded rows per reason, unmatched joins per key, nulls per column,
+    and the features dropped or partly available because years of the source lack their
+    sources (``core.features.availability``).
 
     Counts are unweighted row counts (the survey weight is not applied here).
     """
@@ -114,6 +118,7 @@ def build_feature_report(primary: DataFrame, features: DataFrame,
         "label": _label_summary(totals, config.task),
         "unmatched_joins": joins,
         "null_counts": {c: int(totals[c] or 0) for c in columns},
+        "feature_availability": feature_availability(config, validation_report or {}),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if not report["accounting_balanced"]:

@@ -30,9 +30,11 @@ def template(study: Study) -> Pipeline:
             Node(build_feature_table_with_split,
                  ["primary", "params:feature_engineering", "params:split"], "features",
                  name="build_feature_table"),
-            Node(rank_features, ["features", "params:feature_engineering", "params:split"],
+            Node(rank_features, ["features", "params:feature_engineering", "params:split",
+                                 "validation_report"],
                  ["feature_ranking", "feature_spec"], name="rank_features"),
-            Node(build_feature_report, ["primary", "features", "params:feature_engineering"],
+            Node(build_feature_report, ["primary", "features", "params:feature_engineering",
+                                        "validation_report"],
                  "feature_report", name="build_feature_report"),
         ]
     )

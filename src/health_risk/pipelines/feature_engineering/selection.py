@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
 from health_risk.core.columns import ID, LABEL, SPLIT, WEIGHT
+from health_risk.core.features.availability import dropped_features, feature_availability
 from health_risk.core.features.config import FeatureEngineeringConfig, LeakageError
 from health_risk.core.split import SplitConfig, require_split
 
@@ -87,13 +88,27 @@ def _kept(ranking: pd.DataFrame, config: FeatureEngineeringConfig) -> pd.Series:
     return kept
 
 
-def rank_features(features: DataFrame, params: dict[str, Any], split_params: dict[str, Any]
-                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def rank_features(features: DataFrame, params: dict[str, Any], split_params: dict[str, Any],
+                  validation_report: dict[str, Any] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The MI ranking table and the ``feature_spec`` modeling reads (after optional pruning),
     on TRAIN rows of the study's split only (``<study>.split`` seeds the sample and the MI
-    estimator)."""
+    estimator).
+
+    A feature none of whose sources any year of the data has (the ingestion report's absent
+    columns, ``core.features.availability``) is neither ranked nor modelled: the spec lists it
+    under ``dropped_features`` with the reason, and the features some years lack under
+    ``partially_available_features`` with how the model treats those years."""
     config = FeatureEngineeringConfig.model_validate(params)
     split = SplitConfig.model_validate(split_params)
+    availability = feature_availability(config, validation_report or {})
+    dropped = dropped_features(availability)
+    if dropped:
+        logger.warning("%s: feature(s) %s dropped: %s", config.study, sorted(dropped),
+                       "; ".join(d["reason"] for d in availability["dropped"]))
+        config = config.model_copy(update={
+            "numeric_features": [c for c in config.numeric_features if c not in dropped],
+            "categorical_features": [c for c in config.categorical_features
+                                     if c not in dropped]})
     sample = training_sample(features, config, split.seed)
     scores = mutual_information(sample, config, split.seed)
     ranking = pd.DataFrame({
@@ -116,6 +131,8 @@ def rank_features(features: DataFrame, params: dict[str, Any], split_params: dic
         "numeric_features": [c for c in config.numeric_features if c in kept],
         "categorical_features": [c for c in config.categorical_features if c in kept],
         "subgroup_columns": list(config.subgroup_columns),
+        "dropped_features": availability["dropped"],
+        "partially_available_features": availability["partial"],
     }
     leaks = config.leakage_in([*spec["numeric_features"], *spec["categorical_features"]])
     if leaks:

@@ -65,6 +65,18 @@ def _automatic_limitations(evaluation: dict, provenance: dict, spec: dict) -> li
     return notes
 
 
+def _availability_lines(spec: dict[str, Any]) -> list[str]:
+    """The features left out because no year of the data has their sources, and those some
+    years lack (feature engineering's ``core.features.availability``)."""
+    lines = [f"- **Dropped** `{d['feature']}`: {d['reason']}"
+             for d in spec.get("dropped_features") or []]
+    for partial in spec.get("partially_available_features") or []:
+        years = sorted({y for ys in partial["absent_in"].values() for y in ys})
+        lines.append(f"- Missing by design in {', '.join(years)}: `{partial['feature']}` "
+                     f"({partial['kind']}; {partial['treatment']})")
+    return lines
+
+
 def build_model_card(registration: dict, gate_decision: dict, evaluation_report: dict,
                      spec: dict[str, Any], subgroup_metrics: pd.DataFrame,
                      data_provenance: dict[str, Any], cross_validation: dict[str, Any],
@@ -112,6 +124,7 @@ def build_model_card(registration: dict, gate_decision: dict, evaluation_report:
         "## Features",
         f"- Numeric: {', '.join(spec.get('numeric_features') or []) or 'none'}",
         f"- Categorical: {', '.join(spec.get('categorical_features') or []) or 'none'}",
+        *_availability_lines(spec),
         "",
         "## Test metrics",
         evaluation_report.get("interval_method", ""),

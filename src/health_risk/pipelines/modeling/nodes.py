@@ -312,6 +312,9 @@ def register_model(final_model: PipelineModel, portable: PortableModel, spec: di
         "serving": (f"batch-only: {batch_only}" if batch_only else
                     f"python_function ({portable.spec['estimator']['runtime']})"),
     }
+    dropped = spec.get("dropped_features") or []
+    if dropped:  # which feature left the model, and why (feature_spec.json has the detail)
+        tags["dropped_features"] = "; ".join(f"{d['feature']}: {d['reason']}" for d in dropped)
     return log_and_register(final_model, None if batch_only else portable, config, tags,
                             reference_profile, batch_only)
 

@@ -108,10 +108,21 @@ class SmallAreaConfig(StrictModel):
     min_respondents: int = Field(20, ge=2)
 
 
+class TrendConfig(StrictModel):
+    """Survey-weighted trends of the population block (``core/survey_trends.py``): prevalence
+    by area and year, pooled over the years, and the change from the first to the last year,
+    with design-based SEs whose strata and PSUs are year-specific."""
+
+    year: str  # the primary table's data-year column (brfss: _survey_year, from each file)
+    # Pooled weights: CDC's w * n_{area,year} / n_{area} (sample_size), or w / years (equal).
+    pooled_weighting: Literal["sample_size", "equal"] = "sample_size"
+
+
 class PopulationConfig(StrictModel):
     """Survey-weighted prevalence of the target by area, observed on the primary table and
     predicted from the champion's scores on the latest scored batch; with ``small_area``, the
-    Fay-Herriot model-based estimates beside the direct ones."""
+    Fay-Herriot model-based estimates beside the direct ones; with ``trend``, the estimates by
+    area and year, pooled over the years and the change between the first and last year."""
 
     area: str  # area label in primary and predictions (e.g. state postal code)
     area_code: str  # area code joined to the map (e.g. state FIPS)
@@ -125,6 +136,15 @@ class PopulationConfig(StrictModel):
     covariate_label: str | None = None
     target_label: str = "prevalence"
     small_area: SmallAreaConfig | None = None
+    trend: TrendConfig | None = None
+
+    @model_validator(mode="after")
+    def _trend_has_a_design(self) -> PopulationConfig:
+        if self.trend and not (self.strata and self.psu):
+            raise ValueError("trend: the yearly standard errors are design-based with "
+                             "year-specific strata: set `strata` and `psu` of the population "
+                             "block")
+        return self
 
 
 class ReportingConfig(StrictModel):

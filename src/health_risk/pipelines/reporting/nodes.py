@@ -39,6 +39,18 @@ from health_risk.pipelines.reporting.population import (
     with_model_estimates,
 )
 from health_risk.pipelines.reporting.scored import TIER_COLUMNS, latest_batch, risk_tier_table
+from health_risk.pipelines.reporting.trends import KINDS as TREND_KINDS
+from health_risk.pipelines.reporting.trends import (
+    change_table,
+    empty_trend_table,
+    national_table,
+    trend_estimates,
+    trend_figure,
+    trend_note,
+    trend_table_columns,
+    years_of,
+    years_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +91,16 @@ def validate_aggregate_manifests(manifests: dict[str, dict[str, Any]],
     is the table's configured columns; the report lists every file checked."""
     config = ReportingConfig.model_validate(params)
     expected = {name: spec.columns() for name, spec in config.aggregates.items()}
+    return _checked_manifests(manifests, expected, config, "the aggregate tables")
+
+
+def _checked_manifests(manifests: dict[str, dict[str, Any]], expected: dict[str, list[str]],
+                       config: ReportingConfig, what: str) -> dict[str, Any]:
+    """The validation report of ``manifests`` against ``expected`` (table -> header); stops
+    the run with every problem found."""
     entries, problems = check_manifests(manifests, expected, config.manifest)
     if problems:
-        raise ManifestError(f"{config.study}: QuickSight manifest validation failed "
+        raise ManifestError(f"{config.study}: QuickSight manifest validation of {what} failed "
                             f"({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems))
     return {"study": config.study, "valid": True, "tables": len(manifests),
             "files": entries, "checked_at": _now()}
@@ -176,25 +195,34 @@ def estimate_small_areas(direct: pd.DataFrame, params: dict[str, Any], **referen
     return table, {"study": config.study, **report}, metrics
 
 
+# The population tables published with a QuickSight manifest: what the check calls them, and
+# their header from the configuration.
+POPULATION_TABLES = {"area_estimates": ("the area estimates", area_table_columns),
+                     "trend_estimates": ("the trend estimates", trend_table_columns)}
+
+
+def _population_manifest(table: str, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return build_manifests([table], ReportingConfig.model_validate(params).manifest)
+
+
+def _checked_population_manifest(manifests: dict[str, dict[str, Any]], params: dict[str, Any],
+                                 table: str) -> dict[str, Any]:
+    config = ReportingConfig.model_validate(params)
+    what, columns = POPULATION_TABLES[table]
+    return _checked_manifests(manifests, {table: columns(_population(config))}, config, what)
+
+
 def write_area_manifest(area_estimates: pd.DataFrame,
                         params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The QuickSight manifest of ``area_estimates.csv`` (the aggregates' settings)."""
-    config = ReportingConfig.model_validate(params)
-    return build_manifests(["area_estimates"], config.manifest)
+    return _population_manifest("area_estimates", params)
 
 
 def validate_area_manifest(manifests: dict[str, dict[str, Any]],
                            params: dict[str, Any]) -> dict[str, Any]:
     """Stop the run unless the manifest names the existing, non-empty area table whose header
     is ``area_table_columns`` of the configuration."""
-    config = ReportingConfig.model_validate(params)
-    expected = {"area_estimates": area_table_columns(_population(config))}
-    entries, problems = check_manifests(manifests, expected, config.manifest)
-    if problems:
-        raise ManifestError(f"{config.study}: QuickSight manifest of the area estimates "
-                            "failed validation:\n  - " + "\n  - ".join(problems))
-    return {"study": config.study, "valid": True, "tables": len(manifests),
-            "files": entries, "checked_at": _now()}
+    return _checked_population_manifest(manifests, params, "area_estimates")
 
 
 def plot_area_map(estimates: pd.DataFrame, summary: dict[str, Any],
@@ -203,6 +231,95 @@ def plot_area_map(estimates: pd.DataFrame, summary: dict[str, Any],
     population = _population(config)
     return area_map(estimates, boundaries, population,
                     f"{config.study}: {population.target_label} by {population.area}")
+
+
+# --- trends: by area and year, pooled, first to last year ---------------------------------------
+def estimate_trends(primary: DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """The published trend table (``trends.trend_table_columns``): survey-weighted prevalence
+    by area and year and nationally, pooled over the years with CDC's weight adjustment, and
+    the change from the first to the last year, each with its design-based SE (year-specific
+    strata), Korn-Graubard interval and NCHS flag. Without ``population.trend`` the table is
+    empty (its header only) and the report says so."""
+    config = ReportingConfig.model_validate(params)
+    population = _population(config)
+    if population.trend is None:
+        logger.info("%s: no trends (reporting.population.trend is not set)", config.study)
+        return empty_trend_table(population)
+    table = trend_estimates(primary, population, config.study)
+    logger.info("%s: trends over %s, %d rows (%s)", config.study, years_text(table),
+                len(table), ", ".join(f"{kind}: {(table['kind'] == kind).sum()}"
+                                      for kind in TREND_KINDS))
+    return table
+
+
+def write_trend_manifest(trend_estimates: pd.DataFrame,
+                         params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The QuickSight manifest of ``trend_estimates.csv`` (written even when it is only its
+    header: the dataset behind it then has no rows)."""
+    return _population_manifest("trend_estimates", params)
+
+
+def validate_trend_manifest(manifests: dict[str, dict[str, Any]],
+                            params: dict[str, Any]) -> dict[str, Any]:
+    """As ``validate_area_manifest``, for ``trend_estimates.csv`` (``trend_table_columns``)."""
+    return _checked_population_manifest(manifests, params, "trend_estimates")
+
+
+def plot_trends(trend_estimates: pd.DataFrame, params: dict[str, Any]) -> go.Figure:
+    """Weighted prevalence by year with its interval band and the pooled estimate, nationally
+    and per area (a menu); an empty chart that says why when there is no trend."""
+    config = ReportingConfig.model_validate(params)
+    population = _population(config)
+    title = f"{config.study}: {population.target_label} by year"
+    if population.trend is None:
+        return empty_figure(title, "no trend configured (reporting.population.trend)")
+    if not years_of(trend_estimates):
+        return empty_figure(title, "no respondents with a data year")
+    return trend_figure(trend_estimates, population, title)
+
+
+def build_trend_group(trend_estimates: pd.DataFrame, trend_chart: go.Figure,
+                      manifest_validation: dict[str, Any],
+                      params: dict[str, Any]) -> dict[str, Any]:
+    """The "Trends" part of the population section: the chart, the national series with the
+    pooled years and the change, each area's change, and how to read them."""
+    config = ReportingConfig.model_validate(params)
+    population = _population(config)
+    title = "Trends"
+    if population.trend is None:
+        return {"title": title, "blocks": [blocks.text_block(
+            "No trends", "reporting.population.trend is not set: add "
+            "`trend: {year: <data-year column>}` for yearly, pooled-year and change estimates "
+            "(docs/reporting.md, Trends).")]}
+    years = years_of(trend_estimates)
+    note = trend_note(population, trend_estimates)
+    if len(years) > 1:
+        change = blocks.table_block(
+            f"Change by {population.area}, {years[0]} to {years[-1]}",
+            change_table(trend_estimates, population), wide=True,
+            note="Survey-weighted estimates of both years with their 95 % Korn-Graubard "
+                 "intervals, and the change in percentage points with its 95 % interval and "
+                 "two-sided p-value (design-based SEs, independent yearly samples).")
+    else:
+        change = blocks.text_block(
+            "Change between the first and the last year",
+            f"One data year only ({years[0] if years else 'none'}): the pooled estimates equal "
+            "the yearly ones and there is no change to compute. A run over several yearly "
+            "files adds the series and the change.")
+    manifest = blocks.text_block(
+        "QuickSight manifest (trends)", f"{manifest_validation['tables']} manifest validated at "
+        f"{manifest_validation['checked_at']}: trend_estimates.csv exists, is not empty and "
+        "has the configured header.")
+    return {"title": title, "blocks": [
+        blocks.figure_block(f"{population.target_label} by year, nationally and by "
+                            f"{population.area}", trend_chart, wide=True,
+                            note="Use the menu to pick the nation or an area (the national "
+                                 "line stays as a grey reference). Band: 95 % Korn-Graubard "
+                                 "interval; dashed: all years pooled; open circles: "
+                                 "suppressed under the NCHS standard."),
+        blocks.table_block(f"National series ({years_text(trend_estimates)})",
+                           national_table(trend_estimates), note=note, wide=True),
+        change, manifest]}
 
 
 # --- the study's report section, built from its parts --------------------------------------------
@@ -369,10 +486,12 @@ def _model_blocks(area_model: dict[str, Any], metrics: dict[str, Any]) -> list[d
 def build_population_section(estimates: pd.DataFrame, summary: dict[str, Any],
                              area_model: dict[str, Any], small_area_metrics: dict[str, Any],
                              area_map_figure: go.Figure, manifest_validation: dict[str, Any],
-                             params: dict[str, Any]) -> dict[str, Any]:
+                             params: dict[str, Any],
+                             trends: dict[str, Any] | None = None) -> dict[str, Any]:
     """Population estimates by area: the map (direct, model-based, CV, predicted, covariate),
     the table of direct +/- Korn-Graubard CI beside the model-based estimate +/- root-MSE with
-    the NCHS flag and gamma, the fitted area model, and how to read them."""
+    the NCHS flag and gamma, the fitted area model, and how to read them; then the trends
+    group (``build_trend_group``) when given."""
     config = ReportingConfig.model_validate(params)
     population = _population(config)
     observed, predicted = summary["observed"], summary["predicted"]
@@ -429,7 +548,7 @@ def build_population_section(estimates: pd.DataFrame, summary: dict[str, Any],
                                display_table(estimates, population), note=note, wide=True),
             *(_model_blocks(area_model, small_area_metrics) if population.small_area else []),
             manifest,
-        ]}],
+        ]}, *([trends] if trends else [])],
     }
 
 

@@ -31,16 +31,21 @@ from health_risk.pipelines.reporting.nodes import (
     build_population_section,
     build_section_overview,
     build_study_section,
+    build_trend_group,
     estimate_area_prevalence,
     estimate_small_areas,
+    estimate_trends,
     plot_aggregate_charts,
     plot_area_map,
+    plot_trends,
     render_html_report,
     summarise_risk_tiers,
     validate_aggregate_manifests,
     validate_area_manifest,
+    validate_trend_manifest,
     write_aggregate_manifests,
     write_area_manifest,
+    write_trend_manifest,
 )
 
 PARAMS = "params:reporting"
@@ -112,7 +117,9 @@ def section_template(study: Study) -> Pipeline:
 def population_template(study: Study) -> Pipeline:
     """Direct estimates by area (Korn-Graubard intervals, NCHS flags), the Fay-Herriot
     estimates beside them (covariates from the study's reference tables), the published CSV
-    with its QuickSight manifest, the map and the population section."""
+    with its QuickSight manifest, the map; the trends by area and year (yearly, pooled, change:
+    ``reporting.population.trend``, an empty table without it) with their CSV, manifest and
+    chart; and the population section."""
     references = {name: f"{name}_table" for name in study.references}
     return Pipeline([
         Node(estimate_area_prevalence, ["primary", "predictions", PARAMS],
@@ -127,9 +134,17 @@ def population_template(study: Study) -> Pipeline:
              name="validate_area_manifest"),
         Node(plot_area_map, ["area_estimates", "area_summary", "us_state_boundaries", PARAMS],
              "area_map", name="plot_area_map"),
+        Node(estimate_trends, ["primary", PARAMS], "trend_estimates", name="estimate_trends"),
+        Node(write_trend_manifest, ["trend_estimates", PARAMS], "trend_manifest",
+             name="write_trend_manifest"),
+        Node(validate_trend_manifest, ["trend_manifest", PARAMS], "trend_manifest_validation",
+             name="validate_trend_manifest"),
+        Node(plot_trends, ["trend_estimates", PARAMS], "trend_chart", name="plot_trends"),
+        Node(build_trend_group, ["trend_estimates", "trend_chart", "trend_manifest_validation",
+                                 PARAMS], "section_trends", name="build_trend_group"),
         Node(build_population_section, ["area_estimates", "area_summary", "area_model",
                                         "small_area_metrics", "area_map",
-                                        "area_manifest_validation", PARAMS],
+                                        "area_manifest_validation", PARAMS, "section_trends"],
              "population_section", name="build_population_section"),
     ])
 

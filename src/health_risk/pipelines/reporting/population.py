@@ -50,8 +50,7 @@ from health_risk.core.survey_design import (
     NO_DATA,
     SUPPRESS,
     design_standard_errors,
-    korn_graubard,
-    nchs_reliability,
+    published_interval,
 )
 from health_risk.pipelines.reporting.config import PopulationConfig, SmallAreaConfig
 
@@ -98,14 +97,13 @@ def _with_interval(table: pd.DataFrame) -> pd.DataFrame:
         df = n - 1
     table["observed_weighted_se"] = se
     table["degrees_of_freedom"] = df
-    kg = korn_graubard(p, se ** 2, n, df)
-    table["observed_weighted_ci_low"] = kg["ci_low"].to_numpy()
-    table["observed_weighted_ci_high"] = kg["ci_high"].to_numpy()
-    table["effective_n"] = kg["effective_n"].to_numpy()
+    published = published_interval(p, se, n, df)
+    table["observed_weighted_ci_low"] = published["ci_low"].to_numpy()
+    table["observed_weighted_ci_high"] = published["ci_high"].to_numpy()
+    table["effective_n"] = published["effective_n"].to_numpy()
     table["observed_weighted_cv"] = (se / p).where(p > 0)
-    flags = nchs_reliability(p, kg["ci_low"], kg["ci_high"], kg["effective_n"], df)
-    table["reliability"] = flags["reliability"].to_numpy()
-    table["reliability_reason"] = flags["reliability_reason"].to_numpy()
+    table["reliability"] = published["reliability"].to_numpy()
+    table["reliability_reason"] = published["reliability_reason"].to_numpy()
     return table
 
 
@@ -302,25 +300,26 @@ def _model_report(fit, areas: pd.DataFrame, label: str, report: dict[str, Any]
     return report, {name: {"value": float(value), "step": 0} for name, value in metrics.items()}
 
 
-def _percent(value: Any) -> str:
+def percent(value: Any) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{100 * float(value):.1f}%"
 
 
-def direct_text(row: pd.Series) -> str:
-    """'18.2% (14.0-23.1%)', or 'suppressed' / 'no respondents' per the NCHS flag."""
+def direct_text(row: pd.Series, value: str = DIRECT, low: str = "observed_weighted_ci_low",
+                high: str = "observed_weighted_ci_high") -> str:
+    """'18.2% (14.0-23.1%)', or 'suppressed' / 'no respondents' per the NCHS flag (the
+    estimate and its interval in the columns ``value``, ``low`` and ``high``)."""
     if row.get("reliability") == SUPPRESS:
         return "suppressed"
-    if pd.isna(row.get(DIRECT)):
+    if pd.isna(row.get(value)):
         return "no respondents"
-    return (f"{_percent(row[DIRECT])} ({_percent(row['observed_weighted_ci_low'])[:-1]}-"
-            f"{_percent(row['observed_weighted_ci_high'])})")
+    return f"{percent(row[value])} ({percent(row[low])[:-1]}-{percent(row[high])})"
 
 
 def model_text(row: pd.Series) -> str:
     """'19.0% +/- 1.2' (estimate +/- root-MSE, percentage points), or 'n/a'."""
     if pd.isna(row.get("model_based")):
         return "n/a"
-    return f"{_percent(row['model_based'])} ± {100 * float(row['model_based_rmse']):.1f}"
+    return f"{percent(row['model_based'])} ± {100 * float(row['model_based_rmse']):.1f}"
 
 
 def _hover(row: pd.Series, config: PopulationConfig) -> str:
@@ -334,10 +333,10 @@ def _hover(row: pd.Series, config: PopulationConfig) -> str:
         kind = row.get("model_based_kind")
         lines += [f"model-based ({kind if isinstance(kind, str) else 'n/a'}) ± rMSE: "
                   + model_text(row),
-                  f"CV of the model-based estimate: {_percent(row.get('model_based_cv'))}",
+                  f"CV of the model-based estimate: {percent(row.get('model_based_cv'))}",
                   f"gamma: {'n/a' if pd.isna(gamma) else f'{float(gamma):.2f}'}"]
     respondents = row.get("respondents")
-    lines += [f"predicted (weighted): {_percent(row.get('predicted_weighted'))}",
+    lines += [f"predicted (weighted): {percent(row.get('predicted_weighted'))}",
               f"respondents: {0 if pd.isna(respondents) else int(respondents):,}"]
     if config.covariate and pd.notna(row.get(config.covariate)):
         lines.append(f"{config.covariate_label or config.covariate}: "
@@ -421,8 +420,8 @@ def display_table(table: pd.DataFrame, config: PopulationConfig) -> pd.DataFrame
                           "kind": (row.get("model_based_kind")
                                    if isinstance(row.get("model_based_kind"), str) else "n/a"),
                           "gamma": None if pd.isna(gamma) else round(float(gamma), 3),
-                          "CV (model-based)": _percent(cv)})
-        shown["predicted (weighted)"] = _percent(row.get("predicted_weighted"))
+                          "CV (model-based)": percent(cv)})
+        shown["predicted (weighted)"] = percent(row.get("predicted_weighted"))
         reason = row.get("reliability_reason")
         shown["why flagged"] = reason if isinstance(reason, str) else ""
         rows.append(shown)

@@ -106,6 +106,19 @@ def generate_brfss_survey(n_rows: int, seed: int, year: int, spec: dict) -> pd.D
     return frame
 
 
+def in_year_layout(frame: pd.DataFrame, year: int, spec: Mapping) -> pd.DataFrame:
+    """``frame`` (the generator's 2023 layout) with ``year``'s variable names and codes: the
+    spec's ``file_layouts.<year>`` recodes (2023 code -> that year's), renames, and the
+    variables that year did not have removed. A year without a layout keeps the 2023 one."""
+    layout = (spec.get("file_layouts") or {}).get(int(year))
+    if not layout:
+        return frame
+    out = frame.drop(columns=[c for c in layout.get("absent") or [] if c in frame.columns])
+    for column, codes in (layout.get("recode") or {}).items():
+        out[column] = out[column].replace({float(k): float(v) for k, v in codes.items()})
+    return out.rename(columns=dict(layout.get("rename") or {}))
+
+
 def _simulate(n_rows: int, seed: int, year: int, spec: Mapping) -> tuple[pd.DataFrame, dict]:
     """Run the generator; also return the latent truth (``p_fair_poor``, ``fair_poor``)."""
     if int(n_rows) < 1:
