@@ -89,9 +89,8 @@ def decade_run(suite: Suite, folder: Path, memory: str) -> dict[str, Any]:
     nodes = json.loads(times.read_text())["per_node"]
     return {"memory": memory, "seconds": round(result.seconds, 1),
             "peak_tree_rss_mib": round(result.peak_tree_rss_mib),
-            "stage_seconds": {stage: round(sum(sum(t.values()) for name, t in nodes.items()
-                                               if name.startswith(f"brfss.{prefix}")), 1)
-                              for stage, prefix in STAGES.items()},
+            "stage_seconds": {stage: stage_seconds(nodes, names)
+                              for stage, names in STAGES.items()},
             "ingestion_seconds": ingestion_seconds(nodes), "log": result.log}
 
 
@@ -103,11 +102,15 @@ STAGES = {"ingestion": ("normalise_columns", "flag_invalid_rows", "extract_quara
           "modeling": ("build_model_input", "train_candidates")}
 
 
+def stage_seconds(nodes: dict[str, dict[str, float]], names: tuple[str, ...]) -> float:
+    """brfss's nodes of one stage inside the run: their loads (ingestion's first load is the
+    XPT conversion), functions and saves."""
+    wanted = {f"brfss.{n}" for n in names}
+    return round(sum(sum(t.values()) for name, t in nodes.items() if name in wanted), 1)
+
+
 def ingestion_seconds(nodes: dict[str, dict[str, float]]) -> float:
-    """brfss's ingestion inside the run: its nodes' loads (the XPT conversion happens in the
-    first load), functions and saves."""
-    names = {f"brfss.{n}" for n in STAGES["ingestion"]}
-    return round(sum(sum(t.values()) for name, t in nodes.items() if name in names), 1)
+    return stage_seconds(nodes, STAGES["ingestion"])
 
 
 def baseline(suite: Suite, folder: Path) -> dict[str, Any]:

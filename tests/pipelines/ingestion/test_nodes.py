@@ -227,6 +227,19 @@ def test_pandera_catches_a_table_that_breaks_the_contract(spark):
         publish_validated_table(bad, report, SURVEY)
 
 
+def test_a_schema_only_check_leaves_nulls_to_the_row_contract():
+    """pandera's nullable check is a Spark job per column even at SCHEMA_ONLY; the row contract
+    has quarantined those nulls already (not_null), so the schema-only check skips it."""
+    from health_risk.pipelines.ingestion.schemas import build_schema
+
+    full = build_schema(IngestionConfig.model_validate(SURVEY))
+    schema_only = build_schema(IngestionConfig.model_validate(
+        dict(SURVEY, pandera_depth="SCHEMA_ONLY")))
+    assert full.columns["seqno"].nullable is False
+    assert schema_only.columns["seqno"].nullable is True
+    assert str(schema_only.columns["seqno"].dtype) == str(full.columns["seqno"].dtype)
+
+
 def test_config_rejects_unknown_keys_and_bad_rules():
     with pytest.raises(ValidationError):
         IngestionConfig.model_validate(dict(SURVEY, max_quarantine_share=2))

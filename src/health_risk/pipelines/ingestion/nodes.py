@@ -33,14 +33,16 @@ def build_validation_report(
     ``quarantine`` is the table as written, so the report counts what a person will find there.
     """
     config = IngestionConfig.model_validate(params)
+    groups = _flagged_counts(flagged, config)
     years = None
     if SURVEY_YEAR in flagged.columns:
-        # Counted on the flagged rows (cached): no second scan of the staged source.
-        years = _accounting_by_year(flagged, quarantine, audit.get("years") or {})
+        # Counted on the flagged rows (cached): no second scan of the staged source; each
+        # year's file count (the reader's) is held against them below.
+        years = _accounting_by_year(groups, quarantine, audit.get("years") or {})
         rows_read = sum(year["rows_read"] for year in years.values())
     else:
         rows_read = normalised.count()
-    rows_passed, empty, sparse = _passed_rows_and_sparse_columns(flagged, config)
+    rows_passed, empty, sparse = _passed_rows_and_sparse_columns(groups, config)
     rows_quarantined = quarantine.count()
     per_rule = (
         quarantine.select(F.explode("reasons").alias("r"))
@@ -76,44 +78,53 @@ def build_validation_report(
     return report
 
 
-def _accounting_by_year(flagged: DataFrame, quarantine: DataFrame, audit: dict[str, dict]
-                        ) -> dict[str, dict]:
+def _flagged_counts(flagged: DataFrame, config: IngestionConfig) -> dict[Any, dict[str, int]]:
+    """One pass over the flagged rows (cached), by survey year when the source has years (one
+    group otherwise): rows, passed rows, and each column's values among the passed rows."""
+    passed = F.size(REASONS) == 0
+    counts = [F.count(F.lit(1)).alias("__rows"), F.sum(passed.cast("long")).alias("__passed"),
+              *[F.count(F.when(passed, F.col(c))).alias(c) for c in config.columns]]
+    if SURVEY_YEAR in flagged.columns:
+        rows = flagged.groupBy(SURVEY_YEAR).agg(*counts).collect()
+        return {row[SURVEY_YEAR]: {k: int(v or 0) for k, v in row.asDict().items()
+                                   if k != SURVEY_YEAR} for row in rows}
+    row = flagged.agg(*counts).first()
+    return {None: {k: int(v or 0) for k, v in row.asDict().items()}}
+
+
+def _accounting_by_year(groups: dict[Any, dict[str, int]], quarantine: DataFrame,
+                        audit: dict[str, dict]) -> dict[str, dict]:
     """Per survey year: rows its file holds (as the reader counted them), read, passed and
     quarantined (as written), with the year's audit (file, renames, recodes, questions the
-    year did not ask). Two small group-bys: the flagged rows are cached, the quarantine is
-    the table as written."""
-    read = {r[0]: (r[1], r[2]) for r in flagged.groupBy(SURVEY_YEAR).agg(
-        F.count(F.lit(1)), F.sum((F.size(REASONS) == 0).cast("long"))).collect()}
+    year did not ask)."""
     held = {r[0]: r[1] for r in quarantine.groupBy(SURVEY_YEAR).count().collect()}
     years = {}
-    for year in sorted({*read, *held, *(int(y) for y in audit)}, key=lambda y: (y is None, y)):
-        rows_read, rows_passed = read.get(year, (0, 0))
-        described = audit.get(str(year), {})
+    for year in sorted({*groups, *held, *(int(y) for y in audit)}, key=lambda y: (y is None, y)):
+        counts = groups.get(year, {"__rows": 0, "__passed": 0})
+        rows_read, rows_passed = counts["__rows"], counts["__passed"]
+        described = dict(audit.get(str(year), {}))
+        rows_in_file = described.pop("rows", None)
         rows_quarantined = int(held.get(year, 0))
         years[str(year)] = {
             **described,
-            "rows_in_file": described.get("rows"),
-            "rows_read": int(rows_read),
-            "rows_passed": int(rows_passed or 0),
+            "rows_in_file": rows_in_file,
+            "rows_read": rows_read,
+            "rows_passed": rows_passed,
             "rows_quarantined": rows_quarantined,
-            "accounting_balanced": rows_read == (rows_passed or 0) + rows_quarantined
-            and described.get("rows", rows_read) == rows_read,
+            "accounting_balanced": rows_read == rows_passed + rows_quarantined
+            and rows_in_file in (None, rows_read),
         }
-        years[str(year)].pop("rows", None)
     return years
 
 
-def _passed_rows_and_sparse_columns(flagged: DataFrame, config: IngestionConfig
+def _passed_rows_and_sparse_columns(groups: dict[Any, dict[str, int]], config: IngestionConfig
                                     ) -> tuple[int, list[str], dict[str, float]]:
     """(passed rows, all-null columns, {column: non-null share} of nearly empty ones) on the
-    passed rows, in one aggregation."""
-    passed = flagged.filter(F.size(REASONS) == 0)
-    row = passed.agg(F.count(F.lit(1)).alias("__rows"),
-                     *[F.count(F.col(c)).alias(c) for c in config.columns]).first()
-    rows = row["__rows"] if row else 0
+    passed rows, from ``_flagged_counts``."""
+    rows = sum(counts["__passed"] for counts in groups.values())
     if not rows:
         return 0, [], {}
-    shares = {c: row[c] / rows for c in config.columns}
+    shares = {c: sum(counts[c] for counts in groups.values()) / rows for c in config.columns}
     empty = [c for c, share in shares.items() if share == 0]
     sparse = {c: round(share, 6) for c, share in shares.items()
               if 0 < share < config.sparse_column_share}
