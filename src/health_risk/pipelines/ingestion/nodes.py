@@ -44,7 +44,7 @@ def build_validation_report(
         rows_read = normalised.count()
     rows_passed, empty, sparse = _passed_rows_and_sparse_columns(groups, config)
     rows_quarantined = quarantine.count()
-    per_rule = (
+    per_rule = [] if not rows_quarantined else (  # an empty quarantine: no job to count it
         quarantine.select(F.explode("reasons").alias("r"))
         .groupBy(F.col("r.rule").alias("rule"), F.col("r.column").alias("column"))
         .agg(F.count(F.lit(1)).alias("rows"))
