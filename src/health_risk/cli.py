@@ -42,7 +42,7 @@ def needs_spark(pipelines) -> bool:
     if isinstance(pipelines, str):
         pipelines = pipelines.split(",")
     names = {str(name).strip() for name in pipelines or [] if str(name).strip()}
-    return not names or names != {"sample_data"}
+    return names != {"sample_data"}  # no --pipelines: __default__, which ingests
 
 
 def user_fixable(error: BaseException) -> BaseException | None:

@@ -30,6 +30,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import reduce
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -142,36 +143,24 @@ class SasXportDataset(AbstractDataset):
         rows (seconds, whatever the file's size). The check before a run
         (``framework.validation``) reads it; an absent source gives no part."""
         if self._is_folder():
-            located = [(part, self._staging.child(part.name.strip())) for part in self._parts()]
+            located = self._located(self._parts())
         else:
             source = self._resolve_source()
             located = [(source, self._staging)] if source is not None else []
         described = []
         for source, staging in located:
-            marker = staging.child(STAGING_MARKER)
-            current = json.loads(marker.read_text()) if marker.is_file() else {}
-            if current.get("fingerprint") == self._fingerprint(source):
-                described.append({k: current[k] for k in ("file", "year", "columns")})
-            else:
-                described.append(self._peek(source))
+            current = self._current(source, staging)
+            described.append({k: current[k] for k in ("file", "year", "columns")}
+                             if current is not None else self._peek(source))
         return described
 
     def _peek(self, source: Location) -> dict[str, Any]:
         label = str(source)
-        with source.open("rb", block_size=READ_BLOCK_BYTES) as raw:
-            if source.name.strip().lower().endswith(".zip"):
-                try:
-                    with zipfile.ZipFile(raw) as archive:
-                        members = [m for m in archive.namelist()
-                                   if m.strip().upper().endswith(".XPT")]
-                        if len(members) != 1:
-                            raise DatasetError(f"'{label}' should hold exactly one .XPT member, "
-                                               f"found {members}")
-                        with archive.open(members[0]) as member:
-                            head = io.BytesIO(member.read(PEEK_BYTES))
-                except zipfile.BadZipFile as exc:
-                    raise DatasetError(f"'{label}' is not a valid zip archive: {exc}") from exc
-            else:
+        if _is_zip(source):
+            with _xpt_member(source) as (_, member):
+                head = io.BytesIO(member.read(PEEK_BYTES))
+        else:
+            with source.open("rb", block_size=READ_BLOCK_BYTES) as raw:
                 head = io.BytesIO(raw.read(PEEK_BYTES))
         if head.getvalue()[:len(XPORT_MAGIC)] != XPORT_MAGIC:
             raise DatasetError(f"'{label}' is not a SAS transport (XPORT v5) file: it does not "
@@ -219,7 +208,7 @@ class SasXportDataset(AbstractDataset):
         """Each part's staging description; the parts to convert are converted side by side,
         one process each, up to ``max_workers`` (default: the machine's cores): a year's
         conversion is single-threaded pandas, and a decade of years is ten of them."""
-        located = [(part, self._staging.child(part.name.strip())) for part in parts]
+        located = self._located(parts)
         current = [self._current(part, staging) for part, staging in located]
         todo = [i for i, described in enumerate(current) if described is None]
         workers = min(self._max_workers or os.cpu_count() or 1, len(todo))
@@ -235,6 +224,10 @@ class SasXportDataset(AbstractDataset):
             for i, future in futures.items():
                 current[i] = future.result()
         return current
+
+    def _located(self, parts: list[Location]) -> list[tuple[Location, Location]]:
+        """Each part of a folder source with its staging folder (named after the file)."""
+        return [(part, self._staging.child(part.name.strip())) for part in parts]
 
     def _settings(self) -> dict[str, Any]:
         return {"filepath": self._source.url, "staging_path": self._staging.url,
@@ -331,27 +324,20 @@ class SasXportDataset(AbstractDataset):
     def _extract_if_zipped(self, source: Location, scratch: Path) -> Location:
         """The ``.XPT`` member of a CDC zip, unpacked into ``scratch`` (local: pandas reads
         it twice, and a zip member cannot be seeked cheaply); any other file as it is."""
-        if not source.name.lower().endswith(".zip"):
+        if not _is_zip(source):
             return source
-        try:
-            with source.open("rb") as raw, zipfile.ZipFile(raw) as archive:
-                members = [m for m in archive.namelist() if m.strip().upper().endswith(".XPT")]
-                if len(members) != 1:
-                    raise DatasetError(
-                        f"'{source}' should hold exactly one .XPT member, found {members}"
-                    )
-                target = scratch / PurePosixPath(members[0].strip()).name
-                with archive.open(members[0]) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, length=16 * 1024 * 1024)
-        except zipfile.BadZipFile as exc:
-            raise DatasetError(f"'{source}' is not a valid zip archive: {exc}") from exc
+        with _xpt_member(source) as (name, member):
+            target = scratch / name
+            with open(target, "wb") as dst:
+                shutil.copyfileobj(member, dst, length=16 * 1024 * 1024)
         return Location.of(str(target))
 
     # -- saving ----------------------------------------------------------------------------
     def save(self, data: pd.DataFrame | Mapping[str, pd.DataFrame]) -> None:
         """One file, or for a folder source ``{file name: DataFrame}`` (or a function making
-        it, called when its file is written): the folder then holds exactly those files (parts of an earlier save that are not in ``data`` are removed, so
-        a folder of generated years never mixes two generations)."""
+        it, called when its file is written): the folder then holds exactly those files (parts
+        of an earlier save that are not in ``data`` are removed, so a folder of generated years
+        never mixes two generations)."""
         if isinstance(data, Mapping):
             self._save_folder(data)
             return
@@ -399,13 +385,38 @@ def _convert_part(settings: dict[str, Any], source: str, staging: str) -> dict[s
                                        dataset._fingerprint(located))
 
 
+def _is_zip(source: Location) -> bool:
+    return source.name.strip().lower().endswith(".zip")
+
+
+@contextmanager
+def _xpt_member(source: Location):
+    """``(name, stream)`` of the one ``.XPT`` member of a CDC zip; a zip without exactly one,
+    or not a zip, fails naming the file."""
+    try:
+        with source.open("rb", block_size=READ_BLOCK_BYTES) as raw, \
+                zipfile.ZipFile(raw) as archive:
+            members = [m for m in archive.namelist() if m.strip().upper().endswith(".XPT")]
+            if len(members) != 1:
+                raise DatasetError(
+                    f"'{source}' should hold exactly one .XPT member, found {members}")
+            with archive.open(members[0]) as member:
+                yield PurePosixPath(members[0].strip()).name, member
+    except zipfile.BadZipFile as exc:
+        raise DatasetError(f"'{source}' is not a valid zip archive: {exc}") from exc
+
+
 def _interview_years(chunk: pd.DataFrame) -> Counter:
+    """How many rows of ``chunk`` were interviewed in each year (IYEAR: text or a number)."""
     column = next((c for c in chunk.columns if str(c).upper() == YEAR_VARIABLE), None)
     if column is None:
         return Counter()
-    values = chunk[column].map(_clean_text) if chunk[column].dtype == object else chunk[column]
+    values = chunk[column]
+    if values.dtype == object:
+        values = values.map(_clean_text)
     numbers = pd.to_numeric(values, errors="coerce").dropna()
-    return Counter(int(v) for v in numbers if float(v).is_integer())
+    whole = numbers[numbers == numbers.round()].astype("int64")
+    return Counter(whole.value_counts().to_dict())
 
 
 def _survey_year(years: Counter, label: str) -> int:

@@ -13,7 +13,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from health_risk.core.contract.config import IngestionConfig
-from health_risk.core.contract.years import part_columns, require_columns, unused_renames
+from health_risk.core.contract.years import (
+    absent_columns,
+    part_columns,
+    require_columns,
+    unused_renames,
+)
 from health_risk.core.errors import ParameterError, validation_problems
 from health_risk.core.features.config import FeatureEngineeringConfig
 from health_risk.core.modeling_config import ModelingConfig
@@ -144,8 +149,7 @@ def check_raw_sources(pipeline, catalog, params: Mapping[str, Any]) -> dict[str,
             columns = part_columns(part, config)
             require_columns(part, columns, config)
             described.append({"file": part["file"], "year": part.get("year"),
-                              "absent_optional_columns": [c for c in config.columns
-                                                          if c not in columns],
+                              "absent_optional_columns": absent_columns(columns, config),
                               "renames_not_in_file": unused_renames(part, config)})
         found[study] = described
     return found

@@ -16,7 +16,12 @@ from pyspark.sql import functions as F
 
 from health_risk.core.contract.config import IngestionConfig, normalise_name
 from health_risk.core.contract.rules import decode_column, reason, reason_sql
-from health_risk.core.contract.years import part_columns, require_columns, unused_renames
+from health_risk.core.contract.years import (
+    absent_columns,
+    part_columns,
+    require_columns,
+    unused_renames,
+)
 from health_risk.core.errors import DataQualityError
 from health_risk.datasets.lineage import (
     LINEAGE_COLUMNS,
@@ -145,8 +150,7 @@ def _normalise_parts(raw: DataFrame, parts: list[dict], config: IngestionConfig
             "renamed": renamed,
             "recoded": sorted(c for c in config.recodes_for(part["year"]) if c in columns),
             "renames_not_in_file": unused_renames(part, config),
-            "absent_optional_columns": [c for c in config.columns if c not in columns
-                                        and c != config.row_number_key],
+            "absent_optional_columns": absent_columns(columns, config),
         }
     present_anywhere = {n for _, columns in by_part for n in columns}
     personal = sorted(present_anywhere & set(config.personal_columns))

@@ -30,6 +30,12 @@ def part_columns(part: dict[str, Any], config: IngestionConfig) -> dict[str, str
     return {name: sources[0] for name, sources in named.items()}
 
 
+def absent_columns(columns: dict[str, str], config: IngestionConfig) -> list[str]:
+    """The contract's columns a part does not have (``part_columns``), in contract order; the
+    row-number key is never absent (the reader's row number stands in)."""
+    return [c for c in config.columns if c not in columns and c != config.row_number_key]
+
+
 def require_columns(part: dict[str, Any], columns: dict[str, str],
                     config: IngestionConfig) -> None:
     """Fail, naming the file, its year and the columns, when the part lacks a required one."""

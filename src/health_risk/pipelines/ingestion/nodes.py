@@ -40,10 +40,11 @@ def build_validation_report(
         # year's file count (the reader's) is held against them below.
         years = _accounting_by_year(groups, quarantine, audit.get("years") or {})
         rows_read = sum(year["rows_read"] for year in years.values())
+        rows_quarantined = sum(year["rows_quarantined"] for year in years.values())
     else:
         rows_read = normalised.count()
+        rows_quarantined = quarantine.count()
     rows_passed, empty, sparse = _passed_rows_and_sparse_columns(groups, config)
-    rows_quarantined = quarantine.count()
     per_rule = [] if not rows_quarantined else (  # an empty quarantine: no job to count it
         quarantine.select(F.explode("reasons").alias("r"))
         .groupBy(F.col("r.rule").alias("rule"), F.col("r.column").alias("column"))
