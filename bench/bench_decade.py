@@ -12,7 +12,10 @@ time and whole-process-tree peak RSS are measured (``probes.run_measured``):
 1. the sample generator writes the years (``sample_data.brfss.years``, each year in its own
    variable names where the generator has a layout for it) and the SAIPE workbook (not a
    measurement: it is how the data comes to exist);
-2. the fixed cost of a run: ``kedro run --pipelines ingestion --namespaces census`` (52 rows);
+2. the fixed cost of a run: ``kedro run --pipelines ingestion --namespaces census`` (52 rows),
+   three times with the driver's class archive (recorded first if missing:
+   ``health_risk.spark.record_archive``), the median kept, and once without it
+   (``SPARK_CLASS_ARCHIVE=false``) for comparison;
 3. for each driver memory (``SPARK_DRIVER_MEMORY``), from empty intermediate layers (the XPT
    files are converted again): one ``kedro run`` of ingestion -> feature engineering -> one
    xgboost fit at fixed hyper-parameters (``--to-nodes brfss.train_candidates``, xgboost alone,
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingestion import machine
 from probes import load_average
-from suite import CHUNKSIZE, RESULTS, Suite, parse_size
+from suite import CHUNKSIZE, RESULTS, ROOT, Suite, parse_size
 
 # One xgboost fit at the training comparison's settings (bench/workers.py: TREES, DEPTH, ...).
 XGBOOST_FIT = ("brfss.modeling.candidates_to_run=xgboost,"
@@ -73,6 +77,27 @@ def fresh(folder: Path) -> None:
     for name in ("mlflow.db", "mlartifacts"):
         path = folder / name
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def fixed_cost(suite: Suite, folder: Path, repeats: int = 3) -> dict[str, Any]:
+    """The 52-row census run: ``repeats`` times with the class archive (median), once
+    without."""
+    archive = subprocess.run([sys.executable, "-m", "health_risk.spark.record_archive"],
+                             capture_output=True, text=True, check=False, cwd=ROOT)
+    runs = [suite.kedro("fixed cost: census ingestion", folder, "--pipelines", "ingestion",
+                        "--namespaces", "census") for _ in range(repeats)]
+    suite.extra_env = {"SPARK_CLASS_ARCHIVE": "false"}
+    try:
+        bare = suite.kedro("fixed cost without the class archive", folder, "--pipelines",
+                           "ingestion", "--namespaces", "census")
+    finally:
+        suite.extra_env = {}
+    middle = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
+    return {"seconds": round(middle.seconds, 1),
+            "peak_tree_rss_mib": round(middle.peak_tree_rss_mib),
+            "runs_seconds": [round(r.seconds, 1) for r in runs],
+            "without_archive_seconds": round(bare.seconds, 1),
+            "archive": (archive.stdout + archive.stderr).strip().splitlines()[-1:]}
 
 
 def decade_run(suite: Suite, folder: Path, memory: str) -> dict[str, Any]:
@@ -130,9 +155,11 @@ def summary_lines(payload: dict[str, Any]) -> list[str]:
     lines = [f"# A decade of BRFSS: {payload['meta']['years']} x {payload['meta']['rows']:,} rows",
              "", (f"{payload['meta']['date']}, {payload['meta'].get('cpus')} CPUs, load "
              f"{payload['meta']['load_start']} at the start; total {payload['meta']['seconds']} s"),
+             "", f"{' '.join(fixed.get('archive') or ['class archive: not reported'])}",
              "", "| measurement | seconds | peak tree MiB |", "|---|---|---|",
-             (f"| fixed cost: census ingestion (52 rows) | {fixed['seconds']} | "
-             f"{fixed['peak_tree_rss_mib']:,} |"),
+             (f"| fixed cost: census ingestion (52 rows), median of "
+              f"{fixed['runs_seconds']} | {fixed['seconds']} | {fixed['peak_tree_rss_mib']:,} |"),
+             (f"| the same without the class archive | {fixed['without_archive_seconds']} | |"),
              (f"| baseline: chunked pandas.read_sas -> parquet, {base['files']} files | "
              f"{base['seconds']} | {base['peak_tree_rss_mib']:,} |")]
     for run in payload["runs"]:
@@ -178,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"decade bench: years {args.years} x {rows:,} rows, work dir {workdir}", flush=True)
     try:
         generated = generate(suite, folder, args.years, rows)
-        fixed = suite.kedro("fixed cost: census ingestion", folder, "--pipelines", "ingestion",
-                            "--namespaces", "census")
+        fixed = fixed_cost(suite, folder)
         runs = [decade_run(suite, folder, memory) for memory in args.memory.split(",")]
         base = baseline(suite, folder)
     finally:
@@ -190,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                  "seconds": round(time.perf_counter() - start, 1), "load_start": load_start,
                  "load_end": load_average(), **machine()},
         "generated": generated,
-        "fixed": {"seconds": round(fixed.seconds, 1),
-                  "peak_tree_rss_mib": round(fixed.peak_tree_rss_mib)},
+        "fixed": fixed,
         "runs": runs, "baseline": base, "commands": suite.records}
     payload["targets"] = targets(payload)
     lines = summary_lines(payload)

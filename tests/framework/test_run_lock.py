@@ -274,7 +274,7 @@ def test_kedro_run_of_a_busy_study_stops_with_one_message(scratch_project):
     assert f"pid {os.getpid()}" in message[0] and "pipelines: modeling" in message[0]
     assert "Wait for that run to finish" in message[1] and "--verbose" in message[-1]
     # No dataset of the study was read or written (the JVM may have started: `kedro run` starts
-    # it while the run is set up, framework/hooks/spark.py).
+    # it while the run is set up, framework/spark_start.py).
     assert "Loading data from insurance" not in output and "Running node" not in output, output
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{scratch_project / 'mlflow.db'}")

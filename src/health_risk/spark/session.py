@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from health_risk.spark import class_archive
 from health_risk.spark.mode import connect_settings, is_connect, remote_url
 
 logger = logging.getLogger(__name__)
@@ -28,20 +29,75 @@ def configure_python_for_spark() -> None:
 def build_spark_session(spark_conf: dict[str, Any], app_name: str = "health-risk"):
     """Get or create the SparkSession with the given ``spark.*`` settings: a classic one, or a
     Spark Connect client when ``SPARK_REMOTE`` (or ``spark.remote``) names a server."""
-    from pyspark.sql import SparkSession
 
     configure_python_for_spark()
     remote = remote_url(spark_conf)
     if remote:
         return _connect_session(remote, spark_conf, app_name)
+    from pyspark import SparkContext
+
+    # A JVM this process starts (no gateway yet) maps the recorded class archive if there is one.
+    options = (class_archive.java_options(spark_conf)
+               if SparkContext._gateway is None else None)
+    try:
+        session = _classic_session(
+            class_archive.with_archive(spark_conf, options) if options else spark_conf,
+            app_name)
+    except Exception as error:
+        if not options:
+            raise
+        class_archive.discard(error)
+        session = _classic_session(spark_conf, app_name)
+    session.sparkContext.setLogLevel(str(spark_conf.get("health_risk.log_level", "WARN")))
+    return session
+
+
+def _classic_session(spark_conf: dict[str, Any], app_name: str):
+    from pyspark.sql import SparkSession
+
     builder = SparkSession.builder.appName(app_name)
     for key, value in spark_conf.items():
         if value is None or not key.startswith("spark."):
             continue  # the project's own keys (health_risk.log_level): Spark warns on them
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel(str(spark_conf.get("health_risk.log_level", "WARN")))
-    return session
+    return builder.getOrCreate()
+
+
+def warm_up(session) -> None:
+    """One small query of each kind a run starts with (a pandas frame through Arrow, decoding
+    expressions, a window, an aggregation collected, a parquet file written and read back), so
+    the JVM's one-time costs for them (class loading, code generation, the parquet writer:
+    ~3.5 s on a fresh JVM, whatever the data's size) are paid before the first node needs
+    them. Best effort: a failure here is logged, and the run meets it again where it matters.
+    """
+    import shutil
+    import tempfile
+
+    import pandas as pd
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    folder = tempfile.mkdtemp(prefix="health-risk-warm-up-")
+    try:
+        frame = session.createDataFrame(pd.DataFrame(
+            {"code": [" 1", "2", None], "value": [1.0, float("nan"), 3.0], "n": [1, 2, 2]}))
+        decoded = frame.selectExpr(
+            "CASE WHEN try_cast(trim(code) AS DOUBLE) IN (1.0) THEN 'one' END AS label",
+            "try_cast(value AS INT) AS whole", "n",
+            "array(named_struct('rule', 'range', 'value', CAST(value AS STRING))) AS reasons",
+        ).withColumn("reasons", F.filter("reasons", lambda r: r.isNotNull()))
+        ranked = decoded.withColumn(
+            "seen", F.row_number().over(Window.partitionBy("n").orderBy("whole")))
+        ranked.withColumn("raw", F.to_json(F.struct("label", "whole"))).groupBy("n").agg(
+            F.count(F.when(F.size("reasons") > 0, F.col("label"))).alias("count"),
+            F.sum("seen").alias("seen")).collect()
+        path = f"{folder}/table.parquet"
+        ranked.write.mode("overwrite").parquet(path)
+        session.read.parquet(path).toPandas()
+    except Exception as error:  # noqa: BLE001 - only a head start
+        logger.debug("Spark warm-up query failed: %s", error)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _connect_session(remote: str, spark_conf: dict[str, Any], app_name: str):

@@ -37,9 +37,9 @@ RUN_ORDER = (
     # nodes, or refuses the run naming the one holding it, before any dataset is read and any
     # dataset is written (released by RunLockReleaseHooks, last).
     _RUN_LOCK,
-    # Reads spark.yml at context creation (and, for `kedro run`, starts the JVM then, in a
-    # thread); refuses classic-only nodes over Spark Connect and has the session ready before
-    # the first dataset loads.
+    # Reads spark.yml at context creation (and takes over the session `kedro run` has been
+    # building since settings.py: framework.spark_start); refuses classic-only nodes over Spark
+    # Connect and has the session ready before the first dataset loads.
     SparkHooks(),
     # Candidates' hyper-parameter values against the estimators' validators (needs the JVM).
     HyperparameterValidationHooks(),
