@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
 from health_risk.core.columns import ID, LABEL, SPLIT, WEIGHT
 from health_risk.core.features.availability import dropped_features, feature_availability
@@ -55,6 +54,8 @@ def _design_matrix(sample: pd.DataFrame, config: FeatureEngineeringConfig) -> np
 def mutual_information(sample: pd.DataFrame, config: FeatureEngineeringConfig,
                        seed: int) -> np.ndarray:
     """MI of each candidate feature (numeric first, then categorical) with the label."""
+    from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
+
     n_features = len(config.features)
     if sample.empty:
         raise ValueError(f"{config.study}: no training rows to rank features on")

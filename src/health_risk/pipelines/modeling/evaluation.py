@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from health_risk.core.metrics import (
     EPS,
@@ -26,6 +25,8 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, strategy: str = "max_f1",
     ``max_f1``: the score cut with the highest F1. ``recall_target``: the highest cut whose
     recall still reaches the target (the most precise threshold meeting it).
     """
+    from sklearn import metrics as skm
+
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
     if y.sum() == 0:

@@ -109,6 +109,9 @@ def _by_feature(abs_values: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def summary_figure(explanation: Explanation, title: str):
     """SHAP beeswarm when SHAP values exist, else a bar chart of the importances."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless, before pyplot picks a backend
     import matplotlib.pyplot as plt
 
     from health_risk.pipelines.modeling.plots import PYPLOT_LOCK, shap_bar_figure

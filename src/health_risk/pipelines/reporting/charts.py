@@ -1,11 +1,7 @@
 """Charts of small aggregated tables: plotly figures (kedro-viz preview, HTML report) and the
-same charts drawn with matplotlib for PNG files."""
+same charts drawn as PNG files by the catalog."""
 
 from __future__ import annotations
-
-import matplotlib
-
-matplotlib.use("Agg")  # headless
 
 import pandas as pd
 import plotly.graph_objects as go
