@@ -31,6 +31,9 @@ def spark():
         .config("spark.sql.codegen.wholeStage", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", "2g")
+        # As conf/base/spark.yml: no Python call site recorded per column function (three
+        # gateway calls each, every in-process run of the suite paid them).
+        .config("spark.python.sql.dataFrameDebugging.enabled", "false")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -81,6 +81,6 @@ def run(ctx: click.Context, verbose: bool, **kwargs):
         error = user_fixable(raised)
         if error is None or verbose or os.environ.get(TRACEBACK_VARIABLE, "") not in ("", "0"):
             raise
-        spark_start.settle()  # the JVM's start-up lines before the message, not after it
+        spark_start.settle(refused=True)  # the JVM's start-up lines before the message
         click.secho(error_message(error, raised), fg="red", err=True)
         ctx.exit(1)

@@ -122,7 +122,10 @@ def fake_build(monkeypatch):
         sessions.append(FakeSession())
         spark_start._START.session = sessions[-1]
         spark_start._START.built.set()
-        release.wait(10)  # the warm-up, still running until the test releases it
+        for _ in range(100):  # the warm-up's queries, until released or told to stop
+            if release.is_set() or spark_start._START.stop_warm_up.is_set():
+                return
+            release.wait(0.1)
 
     monkeypatch.setattr(spark_start, "_build_and_warm", build_and_warm)
     return SimpleNamespace(release=release, sessions=sessions)
@@ -140,7 +143,10 @@ def test_the_run_gets_the_early_session_built_from_its_settings(fake_build):
 
 
 def test_a_session_built_from_other_settings_is_stopped_for_the_run_to_build_its_own(
-        fake_build, caplog):
+        fake_build, caplog, monkeypatch):
+    # Its JVM too (spark/session.py stop_with_jvm, tests/spark/test_session.py): not this
+    # test process's.
+    monkeypatch.setattr(spark_start, "stop_with_jvm", lambda session: session.stop())
     fake_build.release.set()
     spark_start.begin({"spark.master": "local[1]", "spark.driver.memory": "1g"})
     with caplog.at_level("INFO"):
@@ -176,3 +182,20 @@ def test_a_second_run_in_the_same_process_starts_anew(fake_build):
     assert spark_start.session_for(conf) is None  # handed over once
     assert spark_start.begin(conf)
     assert spark_start.session_for(conf) is fake_build.sessions[1]
+
+
+def test_a_refused_run_stops_the_warm_up_instead_of_waiting_for_it(fake_build):
+    spark_start.begin({"spark.master": "local[1]"})
+    spark_start._START.built.wait(5)
+    spark_start.settle(timeout=5, refused=True)  # the fake warm-up would run 10 s
+    assert not spark_start._START.thread.is_alive()
+
+
+def test_the_warm_up_asks_between_queries_whether_to_stop(spark):
+    from health_risk.spark.session import warm_up
+
+    asked = []
+    jobs_before = len(spark.sparkContext.statusTracker().getJobIdsForGroup())
+    warm_up(spark, stopped=lambda: asked.append(1) or True)
+    assert asked == [1]  # stopped before the first job
+    assert len(spark.sparkContext.statusTracker().getJobIdsForGroup()) == jobs_before

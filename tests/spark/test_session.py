@@ -64,3 +64,31 @@ def test_a_failing_warm_up_is_only_logged(caplog):
     with caplog.at_level("DEBUG", logger="health_risk.spark.session"):
         warm_up(SimpleNamespace())  # no createDataFrame: the first query fails
     assert "warm-up query failed" in caplog.text
+
+
+def test_a_session_stopped_with_its_jvm_gives_way_to_a_jvm_with_the_next_settings(tmp_path):
+    """Driver memory applies when a JVM starts; pyspark keeps the first JVM for every later
+    session unless it is stopped too (framework/spark_start.py relies on it). In a process of
+    its own: this test process's JVM is the other tests'."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "from health_risk.spark.session import build_spark_session, stop_with_jvm\n"
+        "def heap(s):\n"
+        "    pid = s.sparkContext._jvm.java.lang.ProcessHandle.current().pid()\n"
+        "    args = open(f'/proc/{pid}/cmdline').read().split(chr(0))\n"
+        "    return pid, [a for a in args if a.startswith('-Xmx')]\n"
+        "conf = {'spark.master': 'local[1]', 'spark.ui.enabled': 'false'}\n"
+        "first = heap(build_spark_session({**conf, 'spark.driver.memory': '1g'}))\n"
+        "stop_with_jvm(build_spark_session(conf))\n"
+        "second = build_spark_session({**conf, 'spark.driver.memory': '2g'})\n"
+        "import json\n"
+        "print(json.dumps([first, heap(second), second.range(4).count()]))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    first, second, count = json.loads(done.stdout.strip().splitlines()[-1])
+    assert first[1] == ["-Xmx1g"] and second[1] == ["-Xmx2g"] and first[0] != second[0]
+    assert count == 4

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from health_risk.spark.mode import remote_url
+from health_risk.spark.session import stop_with_jvm
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class _Start:
         self.session = None
         self.error: BaseException | None = None
         self.handed_over = False  # a run got the session (session_for): a next run starts anew
+        self.stop_warm_up = threading.Event()  # a refused run: no more warm-up queries
 
 
 _START = _Start()
@@ -106,7 +108,7 @@ def _build_and_warm(spark_conf: dict[str, Any]) -> None:
     finally:
         _START.built.set()
     if fresh:  # a JVM this process already used (tests) is warm
-        warm_up(_START.session)
+        warm_up(_START.session, _START.stop_warm_up.is_set)
 
 
 def session_for(spark_conf: dict[str, Any]):
@@ -126,7 +128,7 @@ def session_for(spark_conf: dict[str, Any]):
         logger.info("The early Spark session was built from other settings (%s): rebuilt",
                     ", ".join(changed))
         settle()
-        _START.session.stop()
+        stop_with_jvm(_START.session)
         _forget()
         return None
     _START.handed_over = True
@@ -137,13 +139,17 @@ def _forget() -> None:
     _START.thread, _START.conf, _START.session = None, None, None
     _START.handed_over = False
     _START.built.clear()
+    _START.stop_warm_up.clear()
 
 
-def settle(timeout: float = 120.0) -> None:
-    """Wait for the early start, warm-up included, when it is still under way: a run refused
-    before its pipeline prints the JVM's start-up lines before its message, and no warm-up
-    query is left running while the process stops Spark."""
+def settle(timeout: float = 120.0, refused: bool = False) -> None:
+    """Wait for the early start when it is still under way, so that no warm-up query is left
+    running while the process stops Spark, and a refused run prints the JVM's start-up lines
+    before its message. ``refused``: the warm-up stops after its current query (a refused run
+    waited ~2.5 s more for queries nobody would use)."""
     thread = _START.thread
+    if refused:
+        _START.stop_warm_up.set()
     if thread is not None and thread.is_alive():
         thread.join(timeout)
 

@@ -63,12 +63,30 @@ def _classic_session(spark_conf: dict[str, Any], app_name: str):
     return builder.getOrCreate()
 
 
-def warm_up(session) -> None:
+def stop_with_jvm(session) -> None:
+    """Stop ``session`` and the JVM this process started for it, so that the next session
+    starts a new JVM with its own settings (driver memory, Java options apply at launch only;
+    pyspark otherwise reuses the running JVM)."""
+    from pyspark import SparkContext
+
+    session.stop()
+    gateway = SparkContext._gateway
+    process = getattr(gateway, "proc", None)
+    if gateway is None or process is None:
+        return  # a JVM this process did not launch (PYSPARK_GATEWAY_PORT) is not its to stop
+    gateway.shutdown()
+    process.stdin.close()  # the gateway server exits on end of input
+    process.wait(timeout=60)
+    SparkContext._gateway, SparkContext._jvm = None, None
+
+
+def warm_up(session, stopped=lambda: False) -> None:
     """One small query of each kind a run starts with (a pandas frame through Arrow, decoding
     expressions, a window, an aggregation collected, a parquet file written and read back), so
     the JVM's one-time costs for them (class loading, code generation, the parquet writer:
     ~3.5 s on a fresh JVM, whatever the data's size) are paid before the first node needs
     them. Best effort: a failure here is logged, and the run meets it again where it matters.
+    ``stopped()`` is asked between queries (a run refused before its pipeline ends it early).
     """
     import shutil
     import tempfile
@@ -86,14 +104,18 @@ def warm_up(session) -> None:
             "try_cast(value AS INT) AS whole", "n",
             "array(named_struct('rule', 'range', 'value', CAST(value AS STRING))) AS reasons",
         ).withColumn("reasons", F.filter("reasons", lambda r: r.isNotNull()))
+        if stopped():
+            return
         ranked = decoded.withColumn(
             "seen", F.row_number().over(Window.partitionBy("n").orderBy("whole")))
         ranked.withColumn("raw", F.to_json(F.struct("label", "whole"))).groupBy("n").agg(
             F.count(F.when(F.size("reasons") > 0, F.col("label"))).alias("count"),
             F.sum("seen").alias("seen")).collect()
-        path = f"{folder}/table.parquet"
-        ranked.write.mode("overwrite").parquet(path)
-        session.read.parquet(path).toPandas()
+        if not stopped() and session.sparkContext.master.startswith("local"):
+            # On a cluster the executors would write into their own hosts' temporary folders.
+            path = f"{folder}/table.parquet"
+            ranked.write.mode("overwrite").parquet(path)
+            session.read.parquet(path).toPandas()
     except Exception as error:  # noqa: BLE001 - only a head start
         logger.debug("Spark warm-up query failed: %s", error)
     finally:

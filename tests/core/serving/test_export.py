@@ -156,3 +156,22 @@ def test_linear_contributions_add_up_to_the_margin_minus_baseline(toy, exported)
     np.testing.assert_allclose(estimate.contributions.sum(axis=1), estimate.margin - baseline,
                                atol=1e-9)
     assert LABEL not in spec["feature_names"]
+
+
+def test_a_forest_converted_to_onnx_leaves_no_tree_folder_behind(toy, fitted, monkeypatch,
+                                                                 tmp_path):
+    """onnxmltools saves each tree into the temporary folder and never removes it (hundreds of
+    folders per forest registered); the export removes them, and nothing else there."""
+    import tempfile
+
+    from health_risk.core.serving.export import estimator_parameters
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "someone_elses.txt").write_text("kept")
+    model = fitted("classification", "random_forest")
+    width = len(expanded_feature_names(PipelineModel(stages=model.stages[:-1]), NUMERIC,
+                                       CATEGORICAL))
+    _, files = estimator_parameters(model.stages[-1], "classification", width,
+                                    toy["classification"][1].sparkSession)
+    assert files["estimator.onnx"]
+    assert [p.name for p in tmp_path.iterdir()] == ["someone_elses.txt"]

@@ -23,7 +23,10 @@ docs/serving.md "Runtime per stage"):
 
 from __future__ import annotations
 
+import re
+import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +103,30 @@ def _family(estimator) -> str:
     raise NotPortableError(f"estimator {name} has no portable form")
 
 
+# onnxmltools 1.16 saves every tree of a forest into ``<tempfile.tempdir>/<Model>_<time.time()>``
+# to read its nodes back, and never removes it: 40 KB per tree, hundreds of folders per
+# registration of a forest. Conversions run one at a time, so what one leaves is told apart by
+# name and removed.
+_CONVERSION = threading.Lock()
+_TREE_FOLDER = re.compile(r"^[A-Za-z]+Model_\d+(\.\d+)?$")
+
+
 def _onnx_bytes(estimator, width: int, spark) -> bytes:
     from onnxmltools import convert_sparkml
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    graph = convert_sparkml(estimator, "estimator", [(FEATURES, FloatTensorType([None, width]))],
-                            spark_session=spark)
+    with _CONVERSION:
+        # None: onnxmltools then uses a Spark temporary folder, which the JVM removes at exit.
+        folder = Path(tempfile.tempdir) if tempfile.tempdir else None
+        before = set(folder.iterdir()) if folder else set()
+        try:
+            graph = convert_sparkml(estimator, "estimator",
+                                    [(FEATURES, FloatTensorType([None, width]))],
+                                    spark_session=spark)
+        finally:
+            for left in (set(folder.iterdir()) - before) if folder else ():
+                if _TREE_FOLDER.match(left.name) and left.is_dir():
+                    shutil.rmtree(left, ignore_errors=True)
     return graph.SerializeToString()
 
 

@@ -64,7 +64,7 @@ class SparkHooks:
 
     @hook_impl
     def on_pipeline_error(self) -> None:
-        spark_start.settle()
+        spark_start.settle(refused=True)
 
 
 def refuse_classic_only_nodes(pipeline, catalog) -> None:
