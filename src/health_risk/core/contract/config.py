@@ -50,6 +50,12 @@ class ColumnRule(StrictModel):
         return self
 
 
+def normalised_renames(cls, value) -> dict[str, str]:
+    """A ``rename`` map (source name -> contract name) with both sides normalised: the one
+    validator of a study's and a year's renames."""
+    return {normalise_name(k): normalise_name(v) for k, v in dict(value or {}).items()}
+
+
 class YearRules(StrictModel):
     """How one survey year's file differs from the contract: its names and its codes.
 
@@ -63,10 +69,7 @@ class YearRules(StrictModel):
     rename: dict[str, str] = Field(default_factory=dict)
     recode: dict[str, dict[Code, Code | None]] = Field(default_factory=dict)
 
-    @field_validator("rename", mode="before")
-    @classmethod
-    def _normalise_rename(cls, value):
-        return {normalise_name(k): normalise_name(v) for k, v in dict(value or {}).items()}
+    _normalise_rename = field_validator("rename", mode="before")(normalised_renames)
 
     @field_validator("recode", mode="before")
     @classmethod
@@ -107,10 +110,7 @@ class IngestionConfig(StrictModel):
     def _normalise_column_names(cls, value):
         return {normalise_name(k): v for k, v in dict(value).items()}
 
-    @field_validator("rename", mode="before")
-    @classmethod
-    def _normalise_rename(cls, value):
-        return {normalise_name(k): normalise_name(v) for k, v in dict(value or {}).items()}
+    _normalise_rename = field_validator("rename", mode="before")(normalised_renames)
 
     @field_validator("row_number_key", mode="before")
     @classmethod
