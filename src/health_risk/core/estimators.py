@@ -23,6 +23,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.core.columns import CLASS_WEIGHT, FEATURES, LABEL
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
 
 
 def preprocessing_stages(numeric: list[str], categorical: list[str], scale: bool) -> list:
@@ -81,7 +82,8 @@ def _keeps_invalid(encoder) -> bool:
 def task_slots(df: DataFrame) -> int:
     """How many tasks the Spark application can run at once (executor cores / task cpus; the
     N of local[N]): what xgboost.spark's barrier stage needs, one slot per worker."""
-    from xgboost.spark.utils import _get_max_num_concurrent_tasks
+    with LAZY_IMPORT_LOCK:
+        from xgboost.spark.utils import _get_max_num_concurrent_tasks
 
     from health_risk.spark.mode import XGBOOST_REASON, require_classic
 
@@ -135,10 +137,12 @@ def build_estimator(name: str, task: str, params: dict[str, Any], use_weights: b
                **({"weight_col": CLASS_WEIGHT} if use_weights and task == "classification"
                   else {}), **params}
         if task == "classification":
-            from xgboost.spark import SparkXGBClassifier
+            with LAZY_IMPORT_LOCK:
+                from xgboost.spark import SparkXGBClassifier
 
             return SparkXGBClassifier(**xgb)
-        from xgboost.spark import SparkXGBRegressor
+        with LAZY_IMPORT_LOCK:
+            from xgboost.spark import SparkXGBRegressor
 
         return SparkXGBRegressor(**xgb)
     raise ValueError(f"unknown candidate '{name}'")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
+
 EPS = 1e-15
 
 # sklearn (with scipy.stats) is imported inside the functions that use it: every `kedro run`
@@ -12,7 +14,8 @@ EPS = 1e-15
 
 
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
-    from sklearn import metrics as skm
+    with LAZY_IMPORT_LOCK:
+        from sklearn import metrics as skm
 
     y = np.asarray(y, dtype=float)
     p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
@@ -34,7 +37,8 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> di
 
 
 def regression_metrics(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
-    from sklearn import metrics as skm
+    with LAZY_IMPORT_LOCK:
+        from sklearn import metrics as skm
 
     y = np.asarray(y, dtype=float)
     yhat = np.asarray(yhat, dtype=float)
@@ -57,7 +61,8 @@ REGRESSION_HEADLINE = ("rmse", "mae", "r2")
 def _auc_rows(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     """ROC-AUC of every row of a (replicates x rows) matrix: the Mann-Whitney statistic with
     average ranks for ties, as ``roc_auc_score`` computes it."""
-    from scipy import stats
+    with LAZY_IMPORT_LOCK:
+        from scipy import stats
 
     ranks = stats.rankdata(s, axis=1)
     positives = y.sum(axis=1)
@@ -154,7 +159,8 @@ def weighted_classification_metrics(y: np.ndarray, p: np.ndarray,
                                     w: np.ndarray) -> dict[str, float]:
     """Survey-weighted ROC-AUC, PR-AUC and Brier score, and the weighted observed and predicted
     prevalence: each respondent counts by their survey weight, as in population estimates."""
-    from sklearn import metrics as skm
+    with LAZY_IMPORT_LOCK:
+        from sklearn import metrics as skm
 
     y, p, w = (np.asarray(a, dtype=float) for a in (y, p, w))
     usable = np.isfinite(w) & (w > 0)

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from health_risk.core.errors import HealthRiskError
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
 from health_risk.core.survey_design import Z_95
 
 Method = Literal["REML"]
@@ -79,8 +80,9 @@ def _samplics():
     # samplics warns on import that it is archived; the pinned 0.6.1 is what is checked.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        from samplics.sae import EblupAreaModel
-        from samplics.utils.types import FitMethod
+        with LAZY_IMPORT_LOCK:
+            from samplics.sae import EblupAreaModel
+            from samplics.utils.types import FitMethod
     return EblupAreaModel, FitMethod
 
 

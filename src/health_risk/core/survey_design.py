@@ -27,6 +27,8 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
+
 AREA, STRATUM, PSU = "__area", "__stratum", "__psu"
 Z_95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 
@@ -106,7 +108,8 @@ def korn_graubard(p, variance, n, df, level: float = LEVEL) -> pd.DataFrame:
     binomial interval. For ``0 < p < 1`` without a positive variance, or without a positive
     ``df``, the interval is undefined (NaN). Columns: ``effective_n``, ``effective_n_df``,
     ``ci_low``, ``ci_high`` (positional: the index of ``p`` when it is a Series)."""
-    from scipy import stats
+    with LAZY_IMPORT_LOCK:
+        from scipy import stats
 
     index = p.index if isinstance(p, pd.Series) else None
     p, variance, n, df = _array(p), _array(variance), _array(n), _array(df)

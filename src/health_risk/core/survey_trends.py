@@ -39,6 +39,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
 from health_risk.core.survey_design import (
     LEVEL,
     NO_DATA,
@@ -212,7 +213,8 @@ def change_between_years(yearly: pd.DataFrame, area: str, year: str,
     estimates (the NCHS flag of each year); an area without respondents in the first or the
     last year gets a row without figures (``no respondents``). Empty with fewer than two
     years."""
-    from scipy import stats
+    with LAZY_IMPORT_LOCK:
+        from scipy import stats
 
     keys = ["scope", area, *carry]
     years = sorted(yearly[year].dropna().unique())

@@ -3,7 +3,8 @@
 ``kedro mlflow ui`` loads the whole project (settings, hooks, every pipeline) just to read two
 settings, 15-50 s before the UI answers; this reads ``mlflow.yml`` with the project's config
 loader alone and replaces itself with ``mlflow ui`` (so stopping its process stops the UI).
-``KEDRO_ENV`` selects the environment, as for ``kedro run``.
+``KEDRO_ENV`` selects the environment, as for ``kedro run``; ``MLFLOW_UI_WORKERS`` the number of
+server processes (1).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from health_risk.framework.config_loader import CONFIG_LOADER_ARGS, StudyConfigLoader
 
+UI_WORKERS_VARIABLE = "MLFLOW_UI_WORKERS"
+
 
 def ui_command(project: Path, env: str | None = None) -> list[str]:
     """The ``mlflow ui`` command line for the project's tracking store, host and port."""
@@ -21,7 +24,12 @@ def ui_command(project: Path, env: str | None = None) -> list[str]:
     config = loader["mlflow"]
     store = config["server"]["mlflow_tracking_uri"]
     ui = config.get("ui") or {}
+    # One local reader: one server process (MLflow starts 4 by default, each importing the
+    # whole server: 4x the memory and the start-up CPU). kedro-mlflow's `ui` block forbids
+    # other keys, so the count comes from the environment.
+    workers = os.environ.get(UI_WORKERS_VARIABLE, "1")
     return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", str(store),
+            "--workers", workers,
             "--host", str(ui.get("host", "127.0.0.1")), "--port", str(ui.get("port", "5000"))]
 
 

@@ -47,6 +47,7 @@ from pyspark.sql import functions as F
 from health_risk.core.columns import FEATURES
 from health_risk.core.errors import HealthRiskError
 from health_risk.core.estimators import expanded_feature_names
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
 
 
 class NotPortableError(HealthRiskError):
@@ -112,8 +113,9 @@ _TREE_FOLDER = re.compile(r"^[A-Za-z]+Model_\d+(\.\d+)?$")
 
 
 def _onnx_bytes(estimator, width: int, spark) -> bytes:
-    from onnxmltools import convert_sparkml
-    from onnxmltools.convert.common.data_types import FloatTensorType
+    with LAZY_IMPORT_LOCK:
+        from onnxmltools import convert_sparkml
+        from onnxmltools.convert.common.data_types import FloatTensorType
 
     with _CONVERSION:
         # None: onnxmltools then uses a Spark temporary folder, which the JVM removes at exit.

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
+
 # Reasons: what the contribution of a feature means for each family.
 REASONS_METHOD = {
     "linear": "coefficient x (value - training mean), on the {scale}",
@@ -81,13 +83,15 @@ class Estimator:
         self.family, self.task = spec["family"], task
         self._spec, self._means = spec, None if means is None else np.asarray(means)
         if spec["runtime"] == "xgboost":
-            import xgboost as xgb
+            with LAZY_IMPORT_LOCK:
+                import xgboost as xgb
 
             self._booster = xgb.Booster()
             self._booster.load_model(bytearray(files[spec["file"]]))
             self._booster.set_param({"nthread": 1})  # one request, one core: no thread start-up
         elif spec["runtime"] == "onnxruntime":
-            import onnxruntime as ort
+            with LAZY_IMPORT_LOCK:
+                import onnxruntime as ort
 
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1
@@ -110,8 +114,9 @@ class Estimator:
         return self._onnx(matrix)
 
     def _xgboost(self, matrix: np.ndarray, explain: bool) -> Estimate:
-        import xgboost as xgb
-        from scipy.special import expit
+        with LAZY_IMPORT_LOCK:
+            import xgboost as xgb
+            from scipy.special import expit
 
         # xgboost.spark: margins in float32, probability = expit(margin) in float32.
         if self.task == "classification":

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from health_risk.core.columns import ID, LABEL, SPLIT, WEIGHT
 from health_risk.core.features.availability import dropped_features, feature_availability
 from health_risk.core.features.config import FeatureEngineeringConfig, LeakageError
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
 from health_risk.core.split import SplitConfig, require_split
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def _design_matrix(sample: pd.DataFrame, config: FeatureEngineeringConfig) -> np
 def mutual_information(sample: pd.DataFrame, config: FeatureEngineeringConfig,
                        seed: int) -> np.ndarray:
     """MI of each candidate feature (numeric first, then categorical) with the label."""
-    from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
+    with LAZY_IMPORT_LOCK:
+        from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
     n_features = len(config.features)
     if sample.empty:

@@ -14,6 +14,7 @@ from pyspark.sql import types as T
 
 from health_risk.core.contract.config import ColumnRule, IngestionConfig
 from health_risk.core.errors import HealthRiskError
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
 
 SPARK_TYPES = {"int": T.IntegerType(), "double": T.DoubleType(), "string": T.StringType()}
 
@@ -23,7 +24,8 @@ class SchemaValidationError(HealthRiskError):
 
 
 def _checks(rule: ColumnRule):
-    from pandera.pyspark import Check
+    with LAZY_IMPORT_LOCK:
+        from pandera.pyspark import Check
 
     checks = []
     if rule.range is not None:
@@ -41,7 +43,8 @@ def build_schema(config: IngestionConfig):
     only: pandera counts the nulls of every non-nullable column even then (its ``nullable``
     check has the schema's scope, one Spark job a column: 17 s of a decade of BRFSS), and the
     row contract has already quarantined every such null (``not_null``)."""
-    from pandera.pyspark import Column, DataFrameSchema
+    with LAZY_IMPORT_LOCK:
+        from pandera.pyspark import Column, DataFrameSchema
 
     data_checks = config.pandera_depth != "SCHEMA_ONLY"
     return DataFrameSchema(
@@ -54,7 +57,8 @@ def build_schema(config: IngestionConfig):
 
 def validate_with_pandera(df: DataFrame, config: IngestionConfig, label: str) -> None:
     """Raise ``SchemaValidationError`` listing every schema/data error pandera found."""
-    from pandera.config import config_context
+    with LAZY_IMPORT_LOCK:
+        from pandera.config import config_context
 
     with config_context(validation_depth=config.pandera_depth):
         validated = build_schema(config).validate(df)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
 from health_risk.core.metrics import (
     EPS,
     bootstrap_intervals,
@@ -25,7 +26,8 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, strategy: str = "max_f1",
     ``max_f1``: the score cut with the highest F1. ``recall_target``: the highest cut whose
     recall still reaches the target (the most precise threshold meeting it).
     """
-    from sklearn import metrics as skm
+    with LAZY_IMPORT_LOCK:
+        from sklearn import metrics as skm
 
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from health_risk.core.columns import FEATURES
 from health_risk.core.estimators import expanded_feature_names
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
 from health_risk.spark.mode import TREE_SHAP_REASON, require_classic
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ class Explanation:
 def explain(model: PipelineModel, sample: DataFrame, numeric: list[str], categorical: list[str],
             max_tree_nodes: int) -> Explanation:
     """SHAP (or, above the node budget, impurity importances) mapped back to feature names."""
-    import shap
+    with LAZY_IMPORT_LOCK:
+        import shap
 
     preprocessing, estimator = _estimator_stage(model)
     names = expanded_feature_names(preprocessing, numeric, categorical)
@@ -109,16 +111,18 @@ def _by_feature(abs_values: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def summary_figure(explanation: Explanation, title: str):
     """SHAP beeswarm when SHAP values exist, else a bar chart of the importances."""
-    import matplotlib
+    with LAZY_IMPORT_LOCK:
+        import matplotlib
 
-    matplotlib.use("Agg")  # headless, before pyplot picks a backend
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")  # headless, before pyplot picks a backend
+        import matplotlib.pyplot as plt
 
     from health_risk.pipelines.modeling.plots import PYPLOT_LOCK, shap_bar_figure
 
     if explanation.shap_values is None:
         return shap_bar_figure(explanation.importance, title)
-    import shap
+    with LAZY_IMPORT_LOCK:
+        import shap
 
     with PYPLOT_LOCK:  # shap draws on pyplot's current figure: one study at a time
         fig = plt.figure()

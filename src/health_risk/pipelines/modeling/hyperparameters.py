@@ -13,6 +13,7 @@ from typing import Any
 
 from health_risk.core.errors import HealthRiskError
 from health_risk.core.estimators import build_estimator
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
 from health_risk.core.modeling_config import ModelingConfig
 
 
@@ -36,7 +37,8 @@ def _values_to_check(candidate) -> list[tuple[str, dict[str, Any]]]:
 
 def _check_xgboost(task: str, params: dict[str, Any]) -> None:
     import numpy as np
-    import xgboost
+    with LAZY_IMPORT_LOCK:
+        import xgboost
 
     model = (xgboost.XGBClassifier if task == "classification" else xgboost.XGBRegressor)(
         **{k: v for k, v in params.items() if k not in ("num_workers", "use_gpu")})

@@ -11,6 +11,8 @@ import threading
 import numpy as np
 import pandas as pd
 
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
+
 # sklearn (with scipy.stats) is imported inside the functions that use it: every `kedro run`
 # imports this module to register the pipelines, and 0.65 s of its start was that import.
 # Kedro's ThreadRunner draws the plots of several studies at once. pyplot keeps one global
@@ -20,14 +22,16 @@ PYPLOT_LOCK = threading.Lock()
 
 
 def _subplots(nrows: int = 1, ncols: int = 1, figsize=(6, 4)):
-    from matplotlib.figure import Figure  # a plain Figure draws headless, without pyplot
+    with LAZY_IMPORT_LOCK:
+        from matplotlib.figure import Figure  # a plain Figure draws headless, without pyplot
 
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols)
 
 
 def roc_pr_figure(y: np.ndarray, p: np.ndarray, title: str):
-    from sklearn import metrics as skm
+    with LAZY_IMPORT_LOCK:
+        from sklearn import metrics as skm
 
     fig, (roc_ax, pr_ax) = _subplots(1, 2, figsize=(10, 4.2))
     fpr, tpr, _ = skm.roc_curve(y, p)
@@ -56,7 +60,8 @@ def reliability_figure(curve: pd.DataFrame, title: str):
 
 
 def confusion_figure(y: np.ndarray, p: np.ndarray, threshold: float, title: str):
-    from sklearn import metrics as skm
+    with LAZY_IMPORT_LOCK:
+        from sklearn import metrics as skm
 
     matrix = skm.confusion_matrix(y, (p >= threshold).astype(float), labels=[0.0, 1.0])
     fig, ax = _subplots(figsize=(4.5, 4))

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
+
 KNOTS = 512
 
 
@@ -39,7 +41,8 @@ class EmpiricalMarginal:
         present = numeric.notna()
         ranks = numeric[present].rank(method="average").to_numpy()
         scores = numeric.copy()
-        from scipy import stats  # here: 0.4 s of every `kedro run`'s start otherwise
+        with LAZY_IMPORT_LOCK:
+            from scipy import stats  # here: 0.4 s of every `kedro run`'s start otherwise
 
         scores[present] = stats.norm.ppf((ranks - 0.5) / max(present.sum(), 1))
         return scores
@@ -48,7 +51,8 @@ class EmpiricalMarginal:
         numeric = pd.to_numeric(scores, errors="raise").astype("float64")
         present = numeric.notna()
         values = numeric.copy()
-        from scipy import stats
+        with LAZY_IMPORT_LOCK:
+            from scipy import stats
 
         mapped = np.interp(stats.norm.cdf(numeric[present].to_numpy()), self.probabilities,
                            self.knots)

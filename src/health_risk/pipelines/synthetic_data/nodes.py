@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from health_risk.core.columns import BATCH_CREATED_AT, BATCH_ID, ID, SPLIT
+from health_risk.core.lazy_import import LAZY_IMPORT_LOCK
 from health_risk.core.modeling_config import ModelingConfig
 from health_risk.core.split import require_split, train_fraction_expr
 from health_risk.datasets.lineage import LINEAGE_COLUMNS
@@ -78,7 +79,8 @@ def _metadata(training_rows: pd.DataFrame, table: str, schema, normal_scores: li
     codes and text are categories, other numbers are numerical (integers with no decimal
     places, unless replaced by normal scores); detection alone would call a state code an
     address unit and a 0/1 flag ordinal."""
-    from sdv.metadata import Metadata
+    with LAZY_IMPORT_LOCK:
+        from sdv.metadata import Metadata
 
     metadata = Metadata.detect_from_dataframes({table: training_rows})
     # Identifiers are never synthesised (sequence_columns), so no column is a key; detection
@@ -99,12 +101,14 @@ def _metadata(training_rows: pd.DataFrame, table: str, schema, normal_scores: li
 def _fit_one(rows: pd.DataFrame, config, schema):
     """One SDV synthesizer on ``rows`` (all of the training rows, or one stratum's varying
     columns): a Gaussian copula (by default over the columns' empirical marginals) or CTGAN."""
-    from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer
+    with LAZY_IMPORT_LOCK:
+        from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer
 
     continuous = {c: schema.rules[c].type == "int" for c in rows.columns
                   if c not in schema.categorical}
     if config.synthesizer == "ctgan":
-        import torch
+        with LAZY_IMPORT_LOCK:
+            import torch
 
         torch.manual_seed(config.seed)  # CTGAN's training is stochastic
         synthesizer = CTGANSynthesizer(_metadata(rows, config.study, schema, []),
