@@ -34,6 +34,10 @@ def spark():
         # As conf/base/spark.yml: no Python call site recorded per column function (three
         # gateway calls each, every in-process run of the suite paid them).
         .config("spark.python.sql.dataFrameDebugging.enabled", "false")
+        # As conf/test/spark.yml (see there): the JVM's quick compiler only, the serial
+        # collector, expressions interpreted rather than compiled.
+        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

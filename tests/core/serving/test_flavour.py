@@ -124,11 +124,15 @@ def test_a_batch_only_version_keeps_spark_and_no_python_function(spark, classifi
     from pyspark.sql import functions as F
 
     from health_risk.core.serving.flavour import save_model
+    from health_risk.pipelines.modeling.promotion import PIP_REQUIREMENTS
 
     table = classification_features.withColumn("class_weight", F.lit(1.0))
     model = fit_configuration(table, "linear", "classification", {"maxIter": 5},
                               ["age"], ["smoking"], False)
-    save_model(model, str(tmp_path / "model"), None, batch_only_reason="no portable form (test)")
+    # The requirements the registry writer states (without them MLflow infers them by loading
+    # the model in a Python process of its own, with a JVM of its own: 25 s).
+    save_model(model, str(tmp_path / "model"), None, pip_requirements=PIP_REQUIREMENTS,
+               batch_only_reason="no portable form (test)")
     saved = Model.load(str(tmp_path / "model"))
     assert set(saved.flavors) == {"spark"}
     assert saved.metadata["batch_only"] == "no portable form (test)"
