@@ -13,11 +13,21 @@ import urllib.request
 from pathlib import Path
 
 import pyspark
+import yaml
 
 from .servers import process_group
 
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
 MASTER_PORT, MASTER_UI, WORKER_UI = 7177, 8180, (8181, 8182)
+# What conf/test/spark.yml does to the test environment's JVMs (compile less: make test keeps
+# both cores busy), done to the test cluster's too: its daemons, executors and drivers.
+_TEST_SPARK = yaml.safe_load(
+    (Path(__file__).resolve().parents[1] / "conf" / "test" / "spark.yml").read_text())
+JVM_OPTIONS = _TEST_SPARK["spark.driver.extraJavaOptions"]
+CLUSTER_TEST_SETTINGS = {"spark.driver.extraJavaOptions": JVM_OPTIONS,
+                         "spark.executor.extraJavaOptions": JVM_OPTIONS,
+                         "spark.sql.codegen.factoryMode":
+                             _TEST_SPARK["spark.sql.codegen.factoryMode"]}
 
 
 def status(url: str):
@@ -59,7 +69,7 @@ class StandaloneCluster:
 
     def start(self) -> StandaloneCluster:
         env = {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOG_DIR": str(self.folder),
-               "SPARK_LOCAL_IP": "127.0.0.1"}
+               "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_DAEMON_JAVA_OPTS": JVM_OPTIONS}
         spark_class = str(SPARK_HOME / "bin" / "spark-class")
         self._stack.enter_context(process_group(
             [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
@@ -112,7 +122,8 @@ def connect_server(folder: Path, master: str, port: int = CONNECT_PORT):
                "--master", master, "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
                "--conf", f"spark.connect.grpc.binding.port={port}",
                "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.executor.memory=1g",
-               "--conf", "spark.executor.cores=1", "--conf", "spark.sql.shuffle.partitions=2"]
+               "--conf", "spark.executor.cores=1", "--conf", "spark.sql.shuffle.partitions=2",
+               *(f"--conf={key}={value}" for key, value in CLUSTER_TEST_SETTINGS.items())]
 
     def accepts() -> bool:
         with socket.create_connection(("127.0.0.1", port), timeout=2):

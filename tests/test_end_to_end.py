@@ -470,11 +470,20 @@ def test_the_same_study_runs_on_a_standalone_cluster_and_over_spark_connect(
     with `--env cluster`: ingestion and feature engineering of insurance over Spark Connect
     (SPARK_REMOTE, a Connect server whose driver runs on the cluster), then modeling
     (xgboost.spark) and inference with a classic driver on SPARK_MASTER (over Connect they are
-    refused: they need the JVM gateway). The copy's conf/cluster holds the test parameters, so only the
-    Spark settings differ from the local run it is compared with."""
+    refused: they need the JVM gateway). The copy's conf/cluster holds the test parameters and the
+    test environment's JVM settings, so only where Spark runs differs from the local run it is
+    compared with."""
+    import yaml
     from mlflow import MlflowClient
 
-    from .spark_cluster import WORKER_UI, connect_server, master_status, wait_for, worker_status
+    from .spark_cluster import (
+        CLUSTER_TEST_SETTINGS,
+        WORKER_UI,
+        connect_server,
+        master_status,
+        wait_for,
+        worker_status,
+    )
 
     study = "insurance"
     local = _study_figures(finished_project, study)
@@ -492,6 +501,9 @@ def test_the_same_study_runs_on_a_standalone_cluster_and_over_spark_connect(
             target = cluster_conf / overrides.relative_to(test_conf)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(overrides, target)
+    # The test environment's JVM settings for the driver and the executors (spark_cluster.py).
+    with open(cluster_conf / "spark.yml", "a") as spark_yml:
+        yaml.safe_dump(CLUSTER_TEST_SETTINGS, spark_yml)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", SPARK_EXECUTOR_MEMORY="1g",
                SPARK_EXECUTOR_CORES="1", SPARK_DRIVER_MEMORY="1g", SPARK_SHUFFLE_PARTITIONS="2",
