@@ -15,6 +15,7 @@ from health_risk.core.studies import StudyRegistry
 from health_risk.framework.config_loader import CONFIG_LOADER_ARGS, StudyConfigLoader
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
+TEST_SPARK = CONF.parent / "test" / "spark.yml"
 # Non-study parameter files (the sample_data generators' specifications).
 PARAMETERS = CONF / "parameters"
 
@@ -50,3 +51,12 @@ def committed_params(*blocks: str) -> dict[str, Any]:
         if found:
             narrowed[study] = found
     return narrowed
+
+
+@cache
+def test_spark_settings() -> dict[str, Any]:
+    """``conf/test/spark.yml`` as written (it has no interpolation): the Spark settings of the
+    test environment, which the tests' own session and test cluster use too."""
+    import yaml
+
+    return yaml.safe_load(TEST_SPARK.read_text())

@@ -18,28 +18,18 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 def spark():
     from pyspark.sql import SparkSession
 
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("health-risk-tests")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.sql.adaptive.enabled", "false")
-        .config("spark.sql.codegen.wholeStage", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.memory", "2g")
-        # As conf/base/spark.yml: no Python call site recorded per column function (three
-        # gateway calls each, every in-process run of the suite paid them).
-        .config("spark.python.sql.dataFrameDebugging.enabled", "false")
-        # As conf/test/spark.yml (see there): the JVM's quick compiler only, the serial
-        # collector, expressions interpreted rather than compiled.
-        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
-        .getOrCreate()
-    )
+    from .committed_config import test_spark_settings
+
+    # The test environment's settings (conf/test/spark.yml: local[1], small, quiet, JVMs that
+    # compile little), and what only this process needs: loopback, UTC, and, as
+    # conf/base/spark.yml, no Python call site recorded per column function.
+    settings = {**test_spark_settings(), "spark.driver.host": "127.0.0.1",
+                "spark.driver.bindAddress": "127.0.0.1", "spark.sql.session.timeZone": "UTC",
+                "spark.python.sql.dataFrameDebugging.enabled": False}
+    builder = SparkSession.builder.appName("health-risk-tests")
+    for key, value in settings.items():
+        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

@@ -13,21 +13,19 @@ import urllib.request
 from pathlib import Path
 
 import pyspark
-import yaml
 
+from .committed_config import test_spark_settings
 from .servers import process_group
 
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
 MASTER_PORT, MASTER_UI, WORKER_UI = 7177, 8180, (8181, 8182)
 # What conf/test/spark.yml does to the test environment's JVMs (compile less: make test keeps
 # both cores busy), done to the test cluster's too: its daemons, executors and drivers.
-_TEST_SPARK = yaml.safe_load(
-    (Path(__file__).resolve().parents[1] / "conf" / "test" / "spark.yml").read_text())
-JVM_OPTIONS = _TEST_SPARK["spark.driver.extraJavaOptions"]
+JVM_OPTIONS = test_spark_settings()["spark.driver.extraJavaOptions"]
 CLUSTER_TEST_SETTINGS = {"spark.driver.extraJavaOptions": JVM_OPTIONS,
                          "spark.executor.extraJavaOptions": JVM_OPTIONS,
                          "spark.sql.codegen.factoryMode":
-                             _TEST_SPARK["spark.sql.codegen.factoryMode"]}
+                             test_spark_settings()["spark.sql.codegen.factoryMode"]}
 
 
 def status(url: str):
